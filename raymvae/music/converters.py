@@ -1,0 +1,408 @@
+"""Magenta MusicVAE data converters: MIDI -> class-index windows -> MIDI.
+
+``converter_for(config_name)`` returns the converter of a Magenta config.
+Windows come out exactly as Magenta's ``OneHotMelodyConverter``,
+``DrumsConverter`` and ``TrioConverter`` produce them (deduped per split
+piece as Magenta does; trios are not deduped), but as class indices:
+melody 0..89 (0 no event, 1 note off, 2 + pitch - 21), drums the decoder's
+class (a bitmask over drum classes: 0..511 for the 9 reduced classes),
+trio ``[..., 3]`` = (melody, bass, drums).
+"""
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+
+from raymvae.music import _extract
+from raymvae.music.errors import MidiError
+from raymvae.music.midi_write import note_sequence_to_midi_bytes
+from raymvae.music.sequence import NoteArrays, Quantized, from_note_sequence, parse_midi, quantized_pieces
+
+STEPS_PER_QUARTER = 4
+STEPS_PER_BAR = 16
+OUTPUT_VELOCITY = 80
+OUTPUT_QPM = 120.0
+SECONDS_PER_STEP = 60.0 / OUTPUT_QPM / STEPS_PER_QUARTER
+MAX_PIECE_STEPS = 1 << 22  # ~36 hours at 120 qpm: longer pieces are corrupt files
+
+REDUCED_DRUM_PITCH_CLASSES = [
+    [36, 35],
+    [38, 27, 28, 31, 32, 33, 34, 37, 39, 40, 56, 65, 66, 75, 85],
+    [42, 44, 54, 68, 69, 70, 71, 73, 78, 80, 22],
+    [46, 67, 72, 74, 79, 81, 26],
+    [45, 29, 41, 43, 61, 64, 84],
+    [48, 47, 60, 63, 77, 86, 87],
+    [50, 30, 62, 76, 83],
+    [49, 52, 55, 57, 58],
+    [51, 53, 59, 82],
+]
+FULL_DRUM_PITCH_CLASSES = [[p] for c in REDUCED_DRUM_PITCH_CLASSES for p in c]
+MEL_PROGRAMS = range(0, 32)
+BASS_PROGRAMS = range(32, 40)
+ELECTRIC_BASS_PROGRAM = 33
+
+
+def _windows(events: np.ndarray, offsets: np.ndarray, slice_steps: int) -> np.ndarray:
+    """All ``slice_steps`` windows with a one-bar hop, melody by melody."""
+    out = []
+    for a, b in zip(offsets[:-1], offsets[1:]):
+        seq = events[a:b]
+        if seq.shape[0] >= slice_steps:
+            view = np.lib.stride_tricks.sliding_window_view(seq, slice_steps)
+            out.append(view[::STEPS_PER_BAR])
+    if not out:
+        return np.zeros((0, slice_steps), np.int64)
+    return np.concatenate(out)
+
+
+def _clean_leading_note_offs(w: np.ndarray) -> np.ndarray:
+    """A sliced ``Melody`` turns NOTE_OFFs before its first note into NO_EVENTs."""
+    before_first_note = np.cumsum(w >= 2, axis=-1) == 0
+    return np.where(before_first_note & (w == 1), 0, w)
+
+
+def _unique_rows(w: np.ndarray) -> np.ndarray:
+    """Magenta's ``set(tuple(window))``, in a deterministic (sorted) order."""
+    if w.shape[0] <= 1:
+        return w
+    return np.unique(w, axis=0)
+
+
+def _melody_classes(events: np.ndarray, min_pitch: int) -> np.ndarray:
+    return np.where(events == _extract.NO_EVENT, 0,
+                    np.where(events == _extract.NOTE_OFF, 1, events - min_pitch + 2))
+
+
+class Converter:
+    """Base: MIDI / NoteSequence in, class-index windows out, and back."""
+
+    family = ""
+    dtype = np.int16
+
+    def __init__(self, name: str, slice_bars: int, max_windows_per_file: int = 5,
+                 transpose_range: tuple[int, int] = (0, 0), **_: Any):
+        self.name = name
+        self.slice_bars = int(slice_bars)
+        self.window_steps = self.slice_bars * STEPS_PER_BAR
+        self.max_windows_per_file = int(max_windows_per_file)
+        self.transpose_range = tuple(transpose_range)
+
+    # Encoding ---------------------------------------------------------------
+    def encode_midi(self, data: bytes) -> np.ndarray:
+        """All windows of a MIDI file, deterministic order; MidiError if unreadable."""
+        try:
+            notes = parse_midi(data)
+        except MidiError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - contract: only MidiError escapes
+            raise MidiError(f"unreadable MIDI: {exc}") from exc
+        return self._safe_encode(notes)
+
+    def encode_note_sequence(self, ns) -> np.ndarray:
+        """All windows of a note_seq NoteSequence proto."""
+        return self._safe_encode(from_note_sequence(ns))
+
+    def _safe_encode(self, notes: NoteArrays) -> np.ndarray:
+        try:
+            return self.encode_notes(notes)
+        except MidiError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise MidiError(f"cannot convert: {exc}") from exc
+
+    def encode_notes(self, notes: NoteArrays) -> np.ndarray:
+        parts = []
+        for q in quantized_pieces(notes, STEPS_PER_BAR):
+            if q.total_steps > MAX_PIECE_STEPS:
+                raise MidiError(f"piece of {q.total_steps} steps is longer than {MAX_PIECE_STEPS}; file is corrupt")
+            w = self._piece_windows(q)
+            if w.shape[0]:
+                parts.append(w)
+        if not parts:
+            return np.zeros((0,) + self.window_shape, self.dtype)
+        return np.concatenate(parts).astype(self.dtype)
+
+    @property
+    def window_shape(self) -> tuple[int, ...]:
+        return (self.window_steps,)
+
+    def _piece_windows(self, q: Quantized) -> np.ndarray:
+        raise NotImplementedError
+
+    # Decoding ---------------------------------------------------------------
+    def decode(self, windows: np.ndarray) -> list:
+        """Windows -> NoteSequences (120 qpm, velocity 80), one per window."""
+        return [self._decode_one(np.asarray(w)) for w in np.asarray(windows)]
+
+    def _decode_one(self, window: np.ndarray):
+        raise NotImplementedError
+
+    @staticmethod
+    def to_midi_bytes(ns) -> bytes:
+        """NoteSequence -> MIDI bytes."""
+        return note_sequence_to_midi_bytes(ns)
+
+
+def _new_sequence():
+    from note_seq.protobuf import music_pb2
+
+    ns = music_pb2.NoteSequence()
+    ns.tempos.add().qpm = OUTPUT_QPM
+    ns.ticks_per_quarter = 220
+    return ns
+
+
+def _melody_to_notes(ns, classes: np.ndarray, min_pitch: int, instrument: int, program: int) -> None:
+    """``Melody.to_sequence`` for a class-index melody, appended to ``ns``."""
+    current = None
+    for step, c in enumerate(classes.tolist()):
+        if c >= 2:
+            if current is not None:
+                current.end_time = step * SECONDS_PER_STEP
+            current = ns.notes.add()
+            current.start_time = step * SECONDS_PER_STEP
+            current.pitch = c - 2 + min_pitch
+            current.velocity = OUTPUT_VELOCITY
+            current.instrument = instrument
+            current.program = program
+        elif c == 1 and current is not None:
+            current.end_time = step * SECONDS_PER_STEP
+            current = None
+    if current is not None:
+        current.end_time = len(classes) * SECONDS_PER_STEP
+    if ns.notes:
+        ns.total_time = max(ns.total_time, max(n.end_time for n in ns.notes))
+
+
+class MelodyConverter(Converter):
+    """``OneHotMelodyConverter``: monophonic melodies, 90 classes."""
+
+    family = "melody"
+
+    def __init__(self, name: str, slice_bars: int, max_bars: int | None = 100, gap_bars: float | None = 1,
+                 valid_programs: list[int] | None = None, min_pitch: int = 21, max_pitch: int = 108, **kw: Any):
+        super().__init__(name, slice_bars, **kw)
+        self.max_bars = max_bars
+        self.gap_bars = gap_bars
+        self.valid_programs = tuple(valid_programs) if valid_programs else None
+        self.min_pitch = int(min_pitch)
+        self.max_pitch = int(max_pitch)
+        self.num_classes = self.max_pitch - self.min_pitch + 3
+
+    def describe_empty(self) -> str:
+        """Why a file gives no windows, in words (for error messages)."""
+        progs = f" in programs {self.valid_programs[0]}-{self.valid_programs[1]}" if self.valid_programs else ""
+        return (f"no {self.slice_bars}-bar melody{progs} (pitches {self.min_pitch}-{self.max_pitch}, "
+                f"4/4-type meter, no silence of {self.gap_bars} bar or more inside)")
+
+    def _program_mask(self, program: np.ndarray) -> np.ndarray:
+        if self.valid_programs is None:
+            return np.ones(program.shape, bool)
+        lo, hi = self.valid_programs
+        return (program >= lo) & (program <= hi)
+
+    def instrument_melodies(self, q: Quantized, sel: np.ndarray, gap_steps: int, max_steps: int,
+                            pad_to: int) -> tuple[np.ndarray, np.ndarray]:
+        """Melody events of the notes ``sel`` (one instrument), note-seq's order."""
+        order = np.lexsort((-q.pitch[sel], q.start[sel]))
+        idx = sel[order]
+        ev, offs, _ = _extract.extract_melodies(
+            q.start[idx], q.end[idx], q.pitch[idx], q.velocity[idx], q.is_drum[idx],
+            STEPS_PER_BAR, gap_steps, max_steps, pad_to)
+        return ev, offs
+
+    def _piece_windows(self, q: Quantized) -> np.ndarray:
+        keep = self._program_mask(q.program) & (q.pitch >= self.min_pitch) & (q.pitch <= self.max_pitch)
+        gap = int(self.gap_bars * STEPS_PER_BAR) if self.gap_bars else -1
+        max_steps = self.max_bars * STEPS_PER_BAR if self.max_bars else -1
+        kept = np.flatnonzero(keep)
+        windows = []
+        for inst in np.unique(q.instrument[kept]):
+            sel = kept[q.instrument[kept] == inst]
+            ev, offs = self.instrument_melodies(q, sel, gap, max_steps, 0)
+            windows.append(_clean_leading_note_offs(
+                _windows(_melody_classes(ev, self.min_pitch), offs, self.window_steps)))
+        if not windows:
+            return np.zeros((0, self.window_steps), np.int64)
+        return _unique_rows(np.concatenate(windows))
+
+    def _decode_one(self, window: np.ndarray):
+        ns = _new_sequence()
+        _melody_to_notes(ns, window, self.min_pitch, 0, 0)
+        return ns
+
+
+class DrumsConverter(Converter):
+    """``DrumsConverter``: all drum notes merged, classes per step as a bitmask."""
+
+    family = "drums"
+
+    def __init__(self, name: str, slice_bars: int, max_bars: int | None = 100, gap_bars: float | None = 1,
+                 pitch_classes: str = "reduced", roll_output: bool = False, **kw: Any):
+        super().__init__(name, slice_bars, **kw)
+        self.max_bars = max_bars
+        self.gap_bars = gap_bars
+        self.pitch_classes = REDUCED_DRUM_PITCH_CLASSES if pitch_classes == "reduced" else FULL_DRUM_PITCH_CLASSES
+        self.num_drum_classes = len(self.pitch_classes)
+        self.roll_output = bool(roll_output)
+        self.class_of_pitch = np.full(128, -1, np.int64)
+        for c, pitches in enumerate(self.pitch_classes):
+            for p in pitches:
+                self.class_of_pitch[p] = c
+        if self.num_drum_classes > 15:
+            self.dtype = np.int64
+        self.num_classes = 1 << self.num_drum_classes
+
+    def describe_empty(self) -> str:
+        return f"no {self.slice_bars}-bar drum pattern (drum-channel hits, no silent bar inside, 4/4-type meter)"
+
+    def drum_groups(self, q: Quantized, sel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Unique onset steps of drum notes ``sel`` and their class bitmasks."""
+        cls = self.class_of_pitch[q.pitch[sel]]
+        ok = q.is_drum[sel] & (cls >= 0) & (q.velocity[sel] > 0)
+        steps = q.start[sel][ok]
+        bits = np.left_shift(np.int64(1), cls[ok])
+        if steps.size == 0:
+            return steps, bits
+        order = np.argsort(steps, kind="stable")
+        steps, bits = steps[order], bits[order]
+        uniq, first = np.unique(steps, return_index=True)
+        return uniq, np.bitwise_or.reduceat(bits, first)
+
+    def _piece_windows(self, q: Quantized) -> np.ndarray:
+        steps, masks = self.drum_groups(q, np.arange(q.start.shape[0]))
+        gap = int(self.gap_bars * STEPS_PER_BAR) if self.gap_bars else -1
+        max_steps = self.max_bars * STEPS_PER_BAR if self.max_bars else -1
+        ev, offs = _extract.extract_drums(steps, masks, STEPS_PER_BAR, gap, max_steps, 0)
+        return _unique_rows(_windows(ev, offs, self.window_steps))
+
+    def roll(self, windows: np.ndarray) -> np.ndarray:
+        """Encoder input roll ``[..., classes + 1]``: class bits plus a no-hit bit."""
+        w = np.asarray(windows, np.int64)
+        bits = (w[..., None] >> np.arange(self.num_drum_classes)) & 1
+        return np.concatenate([bits, (w == 0)[..., None]], axis=-1).astype(np.float32)
+
+    def _decode_one(self, window: np.ndarray, ns=None, instrument: int = 9):
+        ns = ns if ns is not None else _new_sequence()
+        for step, mask in enumerate(np.asarray(window, np.int64).tolist()):
+            for c in range(self.num_drum_classes):
+                if mask >> c & 1:
+                    n = ns.notes.add()
+                    n.start_time = step * SECONDS_PER_STEP
+                    n.end_time = (step + 1) * SECONDS_PER_STEP
+                    n.pitch = self.pitch_classes[c][0]
+                    n.velocity = OUTPUT_VELOCITY
+                    n.instrument = instrument
+                    n.is_drum = True
+        if ns.notes:
+            ns.total_time = max(ns.total_time, max(n.end_time for n in ns.notes))
+        return ns
+
+
+class TrioConverter(Converter):
+    """``TrioConverter``: melody + bass + drums, cross product of instruments."""
+
+    family = "trio"
+
+    def __init__(self, name: str, slice_bars: int = 16, gap_bars: int = 2, max_bars: int = 1024, **kw: Any):
+        super().__init__(name, slice_bars, **kw)
+        self.gap_bars = int(gap_bars)
+        self.max_bars = int(max_bars)
+        self.melody = MelodyConverter(name, slice_bars, max_bars=None, gap_bars=None)
+        self.drums = DrumsConverter(name, slice_bars, max_bars=None, gap_bars=None)
+
+    @property
+    def window_shape(self) -> tuple[int, ...]:
+        return (self.window_steps, 3)
+
+    def describe_empty(self) -> str:
+        return (f"no {self.slice_bars}-bar trio (needs a melody in programs 0-31, a bass in programs 32-39 and "
+                f"drums on channel 10 playing together, 4/4-type meter)")
+
+    def _piece_windows(self, q: Quantized) -> np.ndarray:
+        spb = STEPS_PER_BAR
+        total_bars = min(int(np.ceil(q.total_steps / spb)), self.max_bars)
+        itype = np.zeros(128, np.int64)  # 0 unknown, 1 mel, 2 bass, 3 drums, 4 invalid
+        coverage = np.zeros((total_bars, 128), bool)
+        prog = q.program
+        inferred = np.where(q.is_drum, 3, np.where(prog < 32, 1, np.where((prog >= 32) & (prog < 40), 2, 4)))
+        for i in np.unique(q.instrument):
+            if i > 127 or i < 0:
+                continue
+            types = np.unique(inferred[q.instrument == i])
+            itype[i] = types[0] if types.size == 1 else 4
+        valid = (q.instrument >= 0) & (q.instrument <= 127)
+        start_bar = q.start // spb
+        end_bar = -((-q.end) // spb)
+        for i, a, b in zip(q.instrument[valid].tolist(), start_bar[valid].tolist(), end_bar[valid].tolist()):
+            if a < total_bars:
+                coverage[a:min(b, total_bars), i] = True
+        by_type = {t: [i for i in range(128) if itype[i] == t] for t in (1, 2, 3)}
+        if not all(by_type.values()):
+            return np.zeros((0, self.window_steps, 3), np.int64)
+        qpm = q.qpm
+        total_time = total_bars * spb * 60 / qpm / STEPS_PER_QUARTER
+        sps = STEPS_PER_QUARTER * qpm / 60.0
+        base_total = int(total_time * sps + 0.5)
+        encoded: dict[int, np.ndarray] = {}
+        for i in by_type[1] + by_type[2]:
+            sel = np.flatnonzero((q.instrument == i) & (q.pitch >= self.melody.min_pitch)
+                                 & (q.pitch <= self.melody.max_pitch))
+            pad_to = max(base_total, int(q.end[sel].max())) if sel.size else base_total
+            ev, offs = self.melody.instrument_melodies(q, sel, -1, -1, pad_to)
+            if offs.shape[0] > 1:
+                encoded[i] = _melody_classes(ev[offs[0]:offs[1]], self.melody.min_pitch)
+            else:
+                coverage[:, i] = False
+        for i in by_type[3]:
+            sel = np.flatnonzero(q.instrument == i)
+            steps, masks = self.drums.drum_groups(q, sel)
+            pad_to = max(base_total, int(q.end[sel].max()))
+            ev, offs = _extract.extract_drums(steps, masks, spb, -1, -1, pad_to)
+            if offs.shape[0] > 1:
+                encoded[i] = ev[offs[0]:offs[1]]
+            else:
+                coverage[:, i] = False
+        og = coverage.copy()
+        g = self.gap_bars
+        for j in range(total_bars):
+            coverage[j] = og[max(0, j - g):min(total_bars, j + g) + 1].any(axis=0)
+        out = []
+        for grp in itertools.product(by_type[1], by_type[2], by_type[3]):
+            cols = list(grp)
+            grp_cov = coverage[:, cols].all(axis=1)
+            grp_cov[:g] = coverage[:g, cols].any()
+            grp_cov[-g:] = coverage[-g:, cols].any()
+            if not all(i in encoded for i in grp):
+                continue
+            for j in range(total_bars - self.slice_bars + 1):
+                if grp_cov[j:j + self.slice_bars].all():
+                    s, e = j * spb, (j + self.slice_bars) * spb
+                    out.append(np.stack([encoded[i][s:e] for i in grp], axis=-1))
+        if not out:
+            return np.zeros((0, self.window_steps, 3), np.int64)
+        return np.stack(out)
+
+    def _decode_one(self, window: np.ndarray):
+        ns = _new_sequence()
+        _melody_to_notes(ns, window[:, 0], self.melody.min_pitch, 0, 0)
+        _melody_to_notes(ns, window[:, 1], self.melody.min_pitch, 1, ELECTRIC_BASS_PROGRAM)
+        self.drums._decode_one(window[:, 2], ns, instrument=9)
+        return ns
+
+
+_FAMILIES = {"melody": MelodyConverter, "drums": DrumsConverter, "trio": TrioConverter}
+
+
+def converter_for(config) -> Converter:
+    """The converter of a Magenta config name (or a loaded ``Config``)."""
+    from raymvae.config import load_config
+
+    cfg = load_config(config)
+    settings = dict(cfg.converter)
+    family = settings.pop("family")
+    if family not in _FAMILIES:
+        raise ValueError(f"config {cfg.name!r} uses converter family {family!r}, which raymvae does not support")
+    return _FAMILIES[family](cfg.name, **settings)
