@@ -67,7 +67,11 @@ def _unique_rows(w: np.ndarray) -> np.ndarray:
     """Magenta's ``set(tuple(window))``, in a deterministic (sorted) order."""
     if w.shape[0] <= 1:
         return w
-    return np.unique(w, axis=0)
+    w = np.ascontiguousarray(w)
+    first: dict[bytes, int] = {}
+    for i, row in enumerate(w):
+        first.setdefault(row.tobytes(), i)
+    return w[np.fromiter(first.values(), np.int64, len(first))]
 
 
 def _melody_classes(events: np.ndarray, min_pitch: int) -> np.ndarray:
@@ -325,7 +329,6 @@ class TrioConverter(Converter):
         spb = STEPS_PER_BAR
         total_bars = min(int(np.ceil(q.total_steps / spb)), self.max_bars)
         itype = np.zeros(128, np.int64)  # 0 unknown, 1 mel, 2 bass, 3 drums, 4 invalid
-        coverage = np.zeros((total_bars, 128), bool)
         prog = q.program
         inferred = np.where(q.is_drum, 3, np.where(prog < 32, 1, np.where((prog >= 32) & (prog < 40), 2, 4)))
         for i in np.unique(q.instrument):
@@ -333,12 +336,13 @@ class TrioConverter(Converter):
                 continue
             types = np.unique(inferred[q.instrument == i])
             itype[i] = types[0] if types.size == 1 else 4
-        valid = (q.instrument >= 0) & (q.instrument <= 127)
         start_bar = q.start // spb
-        end_bar = -((-q.end) // spb)
-        for i, a, b in zip(q.instrument[valid].tolist(), start_bar[valid].tolist(), end_bar[valid].tolist()):
-            if a < total_bars:
-                coverage[a:min(b, total_bars), i] = True
+        end_bar = np.minimum(-((-q.end) // spb), total_bars)
+        valid = (q.instrument >= 0) & (q.instrument <= 127) & (start_bar < total_bars) & (end_bar > start_bar)
+        diff = np.zeros((total_bars + 1, 128), np.int64)
+        np.add.at(diff, (start_bar[valid], q.instrument[valid]), 1)
+        np.add.at(diff, (end_bar[valid], q.instrument[valid]), -1)
+        coverage = np.cumsum(diff, axis=0)[:total_bars] > 0
         by_type = {t: [i for i in range(128) if itype[i] == t] for t in (1, 2, 3)}
         if not all(by_type.values()):
             return np.zeros((0, self.window_steps, 3), np.int64)
@@ -365,25 +369,29 @@ class TrioConverter(Converter):
                 encoded[i] = ev[offs[0]:offs[1]]
             else:
                 coverage[:, i] = False
-        og = coverage.copy()
         g = self.gap_bars
-        for j in range(total_bars):
-            coverage[j] = og[max(0, j - g):min(total_bars, j + g) + 1].any(axis=0)
+        cs = np.concatenate([np.zeros((1, 128), np.int64), np.cumsum(coverage, axis=0)])
+        bars = np.arange(total_bars)
+        coverage = (cs[np.minimum(total_bars, bars + g + 1)] - cs[np.maximum(0, bars - g)]) > 0
+        n_starts = total_bars - self.slice_bars + 1
         out = []
         for grp in itertools.product(by_type[1], by_type[2], by_type[3]):
+            if n_starts <= 0 or not all(i in encoded for i in grp):
+                continue
             cols = list(grp)
             grp_cov = coverage[:, cols].all(axis=1)
             grp_cov[:g] = coverage[:g, cols].any()
             grp_cov[-g:] = coverage[-g:, cols].any()
-            if not all(i in encoded for i in grp):
-                continue
-            for j in range(total_bars - self.slice_bars + 1):
-                if grp_cov[j:j + self.slice_bars].all():
-                    s, e = j * spb, (j + self.slice_bars) * spb
-                    out.append(np.stack([encoded[i][s:e] for i in grp], axis=-1))
+            run = np.concatenate([[0], np.cumsum(grp_cov)])
+            starts = np.flatnonzero(run[self.slice_bars:self.slice_bars + n_starts] - run[:n_starts]
+                                    == self.slice_bars)
+            if starts.size:
+                frame = np.stack([encoded[i][:total_bars * spb] for i in grp], axis=-1)
+                idx = (starts * spb)[:, None] + np.arange(self.window_steps)
+                out.append(frame[idx])
         if not out:
             return np.zeros((0, self.window_steps, 3), np.int64)
-        return np.stack(out)
+        return np.concatenate(out)
 
     def _decode_one(self, window: np.ndarray):
         ns = _new_sequence()
