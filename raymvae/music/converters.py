@@ -38,7 +38,8 @@ REDUCED_DRUM_PITCH_CLASSES = [
     [49, 52, 55, 57, 58],
     [51, 53, 59, 82],
 ]
-FULL_DRUM_PITCH_CLASSES = [[p] for c in REDUCED_DRUM_PITCH_CLASSES for p in c]
+# One class per GM drum pitch 27-87, in data.py's order (spec 1.3: 61 classes).
+FULL_DRUM_PITCH_CLASSES = [[p] for c in REDUCED_DRUM_PITCH_CLASSES for p in c if 27 <= p <= 87]
 MEL_PROGRAMS = range(0, 32)
 BASS_PROGRAMS = range(32, 40)
 ELECTRIC_BASS_PROGRAM = 33

@@ -1,0 +1,72 @@
+"""Musical statistics and config presets / --hparams parsing."""
+import numpy as np
+import pytest
+
+from raymvae.config import apply_hparams, config_names, load_config, parse_hparams
+from raymvae.music import converter_for
+from raymvae.music import stats
+
+
+def melody_ns(classes):
+    return converter_for("cat-mel_2bar_small").decode(np.array([classes]))[0]
+
+
+def test_stats_of_a_known_melody():
+    # C E G C' as quarter notes in bar 0, bar 1 empty.
+    ns = melody_ns([41, 0, 0, 0, 45, 0, 0, 0, 48, 0, 0, 0, 53, 0, 0, 0, 1] + [0] * 15)
+    assert stats.note_density(ns) == 4.0  # total_time is one bar (the last note ends at bar 1)
+    assert stats.pitch_range(ns) == 12.0
+    assert stats.mean_pitch(ns) == pytest.approx((60 + 64 + 67 + 72) / 4)
+    assert stats.in_scale_rate(ns) == 1.0
+    assert stats.polyphony_rate(ns) == 0.0
+    assert stats.syncopation(ns) == 0.0
+    assert stats.pitch_class_entropy(ns) == pytest.approx(1.5)  # C twice, E, G
+    h = stats.pitch_class_histogram(ns)
+    assert h[0] == 0.5 and h[4] == 0.25 and h.sum() == pytest.approx(1.0)
+
+
+def test_empty_bar_rate_and_syncopation():
+    ns = melody_ns([0, 41, 0, 1] + [0] * 12 + [0] * 15 + [45])
+    assert stats.empty_bar_rate(ns) == 0.0
+    assert stats.syncopation(ns) == 1.0
+    ns2 = melody_ns([41, 1] + [0] * 30)
+    ns2.total_time = 4.0  # two bars, second empty
+    assert stats.empty_bar_rate(ns2) == 0.5
+
+
+def test_groove_consistency_for_drums():
+    conv = converter_for("cat-drums_2bar_small")
+    same = conv.decode(np.array([[1, 0, 4, 0] * 8]))[0]
+    assert stats.groove_consistency(same) == 1.0
+    diff = conv.decode(np.array([[1] * 16 + [0] * 15 + [2]]))[0]
+    assert stats.groove_consistency(diff) < 0.1
+
+
+def test_every_preset_loads_with_its_converter():
+    names = config_names()
+    assert {"cat-mel_2bar_small", "hierdec-trio_16bar", "nade-drums_2bar_full", "hier-mel_16bar"} <= set(names)
+    for name in names:
+        cfg = load_config(name)
+        conv = converter_for(name)
+        assert conv.window_steps == cfg.hparams["max_seq_len"]
+
+
+def test_hparams_syntax():
+    assert parse_hparams("batch_size=32,learning_rate=0.0005,dec_rnn_size=[512,512]") == {
+        "batch_size": 32, "learning_rate": 0.0005, "dec_rnn_size": [512, 512]}
+    cfg = load_config("cat-mel_2bar_small", "sampling_schedule=constant,sampling_rate=0,free_bits=48")
+    assert cfg.hparams["sampling_schedule"] == "constant" and cfg.hparams["free_bits"] == 48
+    assert isinstance(cfg.hparams["sampling_rate"], float)
+
+
+@pytest.mark.parametrize("text,msg", [("no_such_thing=3", "unknown hparam"), ("batch_size=abc", "expects int"),
+                                      ("dec_rnn_size=[a]", "expects list"), ("batch_size", "expected name=value"),
+                                      ("residual_encoder=5", "expects bool")])
+def test_hparams_errors(text, msg):
+    with pytest.raises(ValueError, match=msg):
+        apply_hparams(load_config("cat-mel_2bar_small").hparams, text)
+
+
+def test_unknown_config_name():
+    with pytest.raises(ValueError, match="known configs"):
+        converter_for("cat-mel_3bar_tiny")
