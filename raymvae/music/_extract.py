@@ -15,6 +15,18 @@ NOTE_OFF = -1
 
 
 @njit(cache=True)
+def _flatten(chunks):
+    """Concatenate event arrays; returns (flat events, offsets)."""
+    offsets = np.zeros(len(chunks) + 1, np.int64)
+    for i in range(len(chunks)):
+        offsets[i + 1] = offsets[i] + chunks[i].shape[0]
+    out = np.empty(offsets[-1], np.int64)
+    for i in range(len(chunks)):
+        out[offsets[i]:offsets[i + 1]] = chunks[i]
+    return out, offsets
+
+
+@njit(cache=True)
 def _pad_melody(ev, length, new_length):
     """Melody.set_length to the right: pad with NO_EVENT, close a sustained note."""
     if new_length > length:
@@ -43,8 +55,6 @@ def extract_melodies(starts, ends, pitches, velocities, is_drum, steps_per_bar,
     if n > 0:
         cap = max(int(ends.max()), pad_to, 16) + 2 * steps_per_bar
     ev = np.empty(cap, np.int64)
-    out = np.empty(0, np.int64)
-    offsets = [0]
     mel_starts = []
     chunks = []
     search = 0
@@ -98,16 +108,8 @@ def extract_melodies(starts, ends, pitches, velocities, is_drum, steps_per_bar,
         else:
             chunks.append(ev[:length].copy())
             mel_starts.append(mstart)
-    total = 0
-    for c in chunks:
-        total += c.shape[0]
-        offsets.append(total)
-    out = np.empty(total, np.int64)
-    pos = 0
-    for c in chunks:
-        out[pos:pos + c.shape[0]] = c
-        pos += c.shape[0]
-    return out, np.array(offsets, np.int64), np.array(mel_starts, np.int64)
+    out, offsets = _flatten(chunks)
+    return out, offsets, np.array(mel_starts, np.int64)
 
 
 @njit(cache=True)
@@ -154,14 +156,4 @@ def extract_drums(steps, masks, steps_per_bar, gap_steps, max_steps, pad_to):
             chunks.append(full[:pad_to].copy())
         else:
             chunks.append(ev[:length].copy())
-    offsets = [0]
-    total = 0
-    for c in chunks:
-        total += c.shape[0]
-        offsets.append(total)
-    out = np.empty(total, np.int64)
-    pos = 0
-    for c in chunks:
-        out[pos:pos + c.shape[0]] = c
-        pos += c.shape[0]
-    return out, np.array(offsets, np.int64)
+    return _flatten(chunks)
