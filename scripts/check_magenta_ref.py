@@ -28,8 +28,6 @@ for ref_file in sorted(ref_dir.glob("*.npz")):
             continue
         theirs = ref[f"{name}#outputs"]
         ours = conv.encode_midi((midi_dir / name).read_bytes())
-        if theirs.size and theirs.ndim == 3 and cfg.startswith("cat-drums"):
-            pass
         a = collections.Counter(r.tobytes() for r in ours.astype(np.int16))
         b = collections.Counter(r.tobytes() for r in theirs.astype(np.int16).reshape((-1,) + ours.shape[1:]))
         ok = (not (b - a)) if capped else (a == b)

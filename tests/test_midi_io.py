@@ -185,7 +185,7 @@ def test_absurd_tempos_do_not_break_conversion():
 
 
 def test_bad_key_signature_and_bad_text_keep_the_notes():
-    notes = b"".join(ev(0 if i == 0 else 0, 0x90, 60 + i % 5, 90) + ev(220, 0x80, 60 + i % 5, 0) for i in range(8))
+    notes = b"".join(ev(0, 0x90, 60 + i % 5, 90) + ev(220, 0x80, 60 + i % 5, 0) for i in range(8))
     meta = ev(0, 0xFF, 0x59, 2, 0x20, 0x05) + ev(0, 0xFF, 0x01, 4, 0xFF, 0xFE, 0xC3, 0x28)
     data = raw_midi([meta + notes])
     import note_seq

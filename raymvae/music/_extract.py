@@ -48,14 +48,13 @@ def extract_melodies(starts, ends, pitches, velocities, is_drum, steps_per_bar,
 
     gap_steps < 0 disables the gap rule, max_steps < 0 disables truncation,
     pad_to > 0 left/right pads the (single) melody to that total length as
-    ``pad_to_total_time`` does. Returns (flat events, offsets, start steps).
+    ``pad_to_total_time`` does. Returns (flat events, offsets).
     """
     n = starts.shape[0]
     cap = 16
     if n > 0:
         cap = max(int(ends.max()), pad_to, 16) + 2 * steps_per_bar
     ev = np.empty(cap, np.int64)
-    mel_starts = []
     chunks = []
     search = 0
     i0 = 0
@@ -104,12 +103,9 @@ def extract_melodies(starts, ends, pitches, velocities, is_drum, steps_per_bar,
             full[mstart:mstart + length] = ev[:length]
             flen = _pad_melody(full, mstart + length, pad_to) if pad_to > mstart + length else pad_to
             chunks.append(full[:flen].copy())
-            mel_starts.append(0)
         else:
             chunks.append(ev[:length].copy())
-            mel_starts.append(mstart)
-    out, offsets = _flatten(chunks)
-    return out, offsets, np.array(mel_starts, np.int64)
+    return _flatten(chunks)
 
 
 @njit(cache=True)

@@ -213,7 +213,7 @@ class MelodyConverter(Converter):
         """Melody events of the notes ``sel`` (one instrument), note-seq's order."""
         order = np.lexsort((-q.pitch[sel], q.start[sel]))
         idx = sel[order]
-        ev, offs, _ = _extract.extract_melodies(
+        ev, offs = _extract.extract_melodies(
             q.start[idx], q.end[idx], q.pitch[idx], q.velocity[idx], q.is_drum[idx],
             STEPS_PER_BAR, gap_steps, max_steps, pad_to)
         return ev, offs
