@@ -7,9 +7,6 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-log = logging.getLogger("raymvae")
-
-
 def _midi_paths(inputs: list[str]) -> list[Path]:
     paths: list[Path] = []
     for item in inputs:

@@ -50,10 +50,11 @@ def main() -> None:
     for cfg in CONFIGS:
         conv = converter_for(cfg)
         t = time.perf_counter()
-        counts = [len(w) for w in map(conv.encode_midi, datas)]
-        if cfg == "cat-mel_2bar_small":
-            example = next((conv.encode_midi(d)[0] for d, n in zip(datas, counts) if n), None)
+        found = [conv.encode_midi(d) for d in datas]
         dt = time.perf_counter() - t
+        counts = [len(w) for w in found]
+        if cfg == "cat-mel_2bar_small":
+            example = next((w[0] for w in found if len(w)), None)
         print(f"{cfg:22s} {sum(counts):6d} windows from {sum(c > 0 for c in counts):3d}/{len(datas)} files "
               f"({len(datas) / max(dt, 1e-9):7.0f} files/s)")
     print("(The folk corpus has no drum tracks, so the drum and trio converters find nothing here;\n"
