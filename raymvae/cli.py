@@ -51,6 +51,27 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prepare(args: argparse.Namespace) -> int:
+    """Convert a MIDI collection (folders, globs, files, s3:// or gs:// URIs, NoteSequence
+    TFRecords) into train/eval Parquet shards with a manifest, in parallel on Ray."""
+    from raymvae.data import prepare
+    from raymvae.runtime import init_ray
+
+    init_ray(args.address)
+    result = prepare(args.config, args.input, args.output, eval_fraction=args.eval_fraction,
+                     max_windows_per_file=args.max_windows_per_file, overwrite=args.overwrite)
+    m = result.manifest
+    files = m["files"]
+    print(f"{files['total']} files -> {m['windows']['train']} train + {m['windows']['eval']} eval windows "
+          f"({m['config_name']}, {m['seconds']:.1f} s) in {result.output}")
+    for status in ("ok", "no-windows", "unreadable"):
+        print(f"  {files['by_status'].get(status, 0):7d} {status}")
+    for reason, n in list(files["by_reason"].items())[:5]:
+        print(f"      {n:7d} {reason}")
+    print(f"  per-file table: {result.output}/files.parquet; summary: {result.output}/manifest.json")
+    return 0
+
+
 def cmd_configs(_args: argparse.Namespace) -> int:
     """List the Magenta config presets."""
     from raymvae.config import config_names, load_config
@@ -63,7 +84,7 @@ def cmd_configs(_args: argparse.Namespace) -> int:
 
 
 def cmd_corpus_export(args: argparse.Namespace) -> int:
-    """Export real pieces of the music21 corpus to MIDI files."""
+    """Export real pieces of the music21 corpus to MIDI files, in parallel on Ray."""
     from raymvae.corpus import export_pieces
 
     report = export_pieces(args.name, args.output, limit=args.limit)
@@ -85,6 +106,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="print one line per file")
     p.set_defaults(func=cmd_convert)
 
+    p = sub.add_parser("prepare", help="MIDI collection -> train/eval Parquet shards (Ray Data)",
+                       description=cmd_prepare.__doc__)
+    p.add_argument("--config", required=True, help="Magenta config name, e.g. cat-mel_2bar_small")
+    p.add_argument("--input", nargs="+", required=True,
+                   help="MIDI files, folders (recursive), globs, s3:// or gs:// URIs, NoteSequence .tfrecord files")
+    p.add_argument("--output", required=True, help="output folder (local or s3:// / gs://)")
+    p.add_argument("--eval-fraction", type=float, default=0.05,
+                   help="share of files (by a hash of their path) held out for evaluation (default 0.05)")
+    p.add_argument("--max-windows-per-file", type=int, default=None,
+                   help="keep at most N windows per file, chosen deterministically (default: all)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    p.add_argument("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS or a local Ray)")
+    p.set_defaults(func=cmd_prepare)
+
     p = sub.add_parser("configs", help="list the Magenta config presets", description=cmd_configs.__doc__)
     p.set_defaults(func=cmd_configs)
 
@@ -93,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = csub.add_parser("export", help="export corpus pieces to MIDI", description=cmd_corpus_export.__doc__)
     p.add_argument("--name", default="folk", help="collection: folk (default) or chorales")
     p.add_argument("--output", required=True, help="folder to write MIDI files into")
-    p.add_argument("--limit", type=int, default=None, help="stop after this many pieces")
+    p.add_argument("--limit", type=int, default=None, help="stop after this many pieces (default: all)")
     p.set_defaults(func=cmd_corpus_export)
     return ap
 
@@ -102,7 +137,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (FileExistsError, FileNotFoundError, ValueError) as exc:
+        print(f"raymvae {args.command}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -6,12 +6,15 @@ pieces music21 cannot parse or render are skipped and counted.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -91,13 +94,63 @@ def export_source(source: Path, out_dir: Path, report: ExportReport, limit: int 
             report.written.append(target)
 
 
+def _export_batch(batch: dict, out_dir: str, limit: int | None) -> dict:
+    """Ray Data task: export a batch of corpus files; one row per written piece or skip reason."""
+    rows: dict[str, list] = {"order": [], "path": [], "skipped": [], "count": []}
+    for order, source in zip(batch["order"], batch["source"]):
+        report = ExportReport()
+        export_source(Path(source), Path(out_dir), report, limit)
+        for path in report.written:
+            rows["order"].append(int(order)); rows["path"].append(str(path))
+            rows["skipped"].append(""); rows["count"].append(1)
+        for reason, n in report.skipped.items():
+            rows["order"].append(int(order)); rows["path"].append("")
+            rows["skipped"].append(reason); rows["count"].append(n)
+    return {k: np.asarray(v, dtype=object if k in ("path", "skipped") else np.int64) for k, v in rows.items()}
+
+
 def export_pieces(name: str, out_dir: str | Path, limit: int | None = None) -> ExportReport:
-    """Export up to ``limit`` pieces of a collection to MIDI files (single process)."""
+    """Export up to ``limit`` pieces (default all) of a collection to MIDI, in parallel Ray tasks.
+
+    Corpus files are spread over Ray Data tasks; with a limit they go in
+    waves, in corpus order, until enough pieces are written. Pieces music21
+    cannot parse or render are skipped and counted by reason. A finished
+    export is recorded in the folder, so running it again returns at once.
+    """
     out_dir = Path(out_dir)
+    done = out_dir / f".export-{name}-{limit if limit is not None else 'all'}.json"
+    if done.exists():
+        cached = json.loads(done.read_text())
+        report = ExportReport([out_dir / p for p in cached["written"]], cached["skipped"])
+        if all(p.exists() for p in report.written):
+            log.info("corpus %s already exported to %s (%d pieces)", name, out_dir, len(report.written))
+            return report
+    import ray.data
+
+    from raymvae.runtime import init_ray
+
+    init_ray()
+    sources = list_sources(name)
+    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    wave = len(sources) if limit is None else max(8, 4 * cpus)
     report = ExportReport()
-    for source in list_sources(name):
+    for start in range(0, len(sources), wave):
         if limit is not None and len(report.written) >= limit:
             break
-        export_source(source, out_dir, report, limit)
+        chunk = sources[start:start + wave]
+        remaining = None if limit is None else limit - len(report.written)
+        items = [{"order": start + j, "source": str(s)} for j, s in enumerate(chunk)]
+        ds = ray.data.from_items(items, override_num_blocks=min(len(items), 256))
+        rows = ds.map_batches(_export_batch, batch_size=1, batch_format="numpy",
+                              fn_kwargs=dict(out_dir=str(out_dir), limit=remaining)).take_all()
+        for row in sorted(rows, key=lambda r: (r["order"], r["path"])):
+            if row["skipped"]:
+                report.skipped[row["skipped"]] = report.skipped.get(row["skipped"], 0) + int(row["count"])
+            elif limit is None or len(report.written) < limit:
+                report.written.append(Path(row["path"]))
+            else:
+                Path(row["path"]).unlink(missing_ok=True)
     log.info("exported %d pieces to %s (skipped: %s)", len(report.written), out_dir, report.skipped or "none")
+    write_atomic(done, json.dumps({"written": [str(p.relative_to(out_dir)) for p in report.written],
+                                   "skipped": report.skipped}).encode())
     return report

@@ -1,8 +1,8 @@
-"""``make demo``: real melodies from the music21 corpus -> MIDI -> Magenta windows.
+"""``make demo``: real melodies from the music21 corpus -> MIDI -> Parquet shards.
 
-Exports a few pieces (cached in .demo/corpus), converts them with every
-converter family and shows what was found, including one window as a
-piano roll.
+Exports pieces of the embedded corpus in parallel (cached in .demo/corpus),
+prepares shards with each converter family on Ray Data and shows what was
+found, including one window as a piano roll.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 DEMO_DIR = Path(".demo")
+PIECES = 200
 CONFIGS = ["cat-mel_2bar_small", "hierdec-mel_16bar", "cat-drums_2bar_small", "hierdec-trio_16bar"]
 
 
@@ -38,29 +39,28 @@ def piano_roll(window: np.ndarray) -> str:
 def main() -> None:
     warnings.filterwarnings("ignore")
     from raymvae.corpus import export_pieces
-    from raymvae.music import converter_for
+    from raymvae.data import prepare, read_windows
+    from raymvae.runtime import init_ray
 
+    init_ray()
     corpus = DEMO_DIR / "corpus"
     t = time.perf_counter()
-    report = export_pieces("folk", corpus, limit=40)
+    report = export_pieces("folk", corpus, limit=PIECES)
     print(f"music21 corpus: {len(report.written)} pieces as MIDI in {corpus} "
           f"({time.perf_counter() - t:.1f} s; skipped: {report.skipped or 'none'})")
-    datas = [p.read_bytes() for p in report.written]
     example = None
     for cfg in CONFIGS:
-        conv = converter_for(cfg)
-        t = time.perf_counter()
-        found = [conv.encode_midi(d) for d in datas]
-        dt = time.perf_counter() - t
-        counts = [len(w) for w in found]
-        if cfg == "cat-mel_2bar_small":
-            example = next((w[0] for w in found if len(w)), None)
-        print(f"{cfg:22s} {sum(counts):6d} windows from {sum(c > 0 for c in counts):3d}/{len(datas)} files "
-              f"({len(datas) / max(dt, 1e-9):7.0f} files/s)")
+        out = DEMO_DIR / "shards" / cfg
+        m = prepare(cfg, [str(corpus)], str(out), eval_fraction=0.1, overwrite=True).manifest
+        status = m["files"]["by_status"]
+        print(f"{cfg:22s} {m['windows']['train']:6d} train + {m['windows']['eval']:5d} eval windows "
+              f"from {status.get('ok', 0):3d}/{m['files']['total']} files ({m['seconds']:.1f} s) -> {out}")
+        if cfg == "cat-mel_2bar_small" and m["windows"]["train"]:
+            example = read_windows(str(out), "train")[0][0]
     print("(The folk corpus has no drum tracks, so the drum and trio converters find nothing here;\n"
-          " point `raymvae convert --config cat-drums_2bar_small DIR` at multi-track MIDI to see them work.)")
+          " point `raymvae prepare --config cat-drums_2bar_small --input DIR` at multi-track MIDI.)")
     if example is not None:
-        print("\nFirst 2-bar melody window (classes):", example.tolist())
+        print("\nA 2-bar melody window from the shards (classes):", example.tolist())
         print(piano_roll(example))
 
 

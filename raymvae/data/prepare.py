@@ -1,0 +1,328 @@
+"""``raymvae prepare``: a MIDI (or NoteSequence TFRecord) collection -> Parquet shards.
+
+Ray Data pipeline: ``read_binary_files`` -> converter (``map_batches``) ->
+one row per input file (status, reason, its windows as a compact blob) ->
+materialized once -> exploded into one row per window and written as
+``train/`` and ``eval/`` Parquet shards, plus ``files.parquet`` (every input
+file with its status) and ``manifest.json``. The split is a hash of each
+file's key, so a file never lands in both. Everything is written under a
+temporary name and renamed into place at the end.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import platform
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from raymvae.config import Config, load_config
+from raymvae.data.inputs import Source, filesystem_for, resolve_inputs, split_of
+from raymvae.data.tfrecord import iter_records
+
+log = logging.getLogger(__name__)
+
+SHARD_FORMAT = "raymvae-shards/1"
+FILES_PER_BLOCK = 256  # files per Ray Data task: enough work to hide per-task overhead
+FILE_COLUMNS = ["source", "key", "split", "status", "reason", "windows"]
+_FILE_SCHEMA = pa.schema([("source", pa.string()), ("key", pa.string()), ("split", pa.string()),
+                          ("status", pa.string()), ("reason", pa.string()), ("windows", pa.int32()),
+                          ("data", pa.binary()), ("index", pa.binary()), ("hist", pa.binary())])
+
+
+@dataclass
+class PrepareResult:
+    """What ``prepare`` wrote: the output folder and its manifest."""
+
+    output: str
+    manifest: dict[str, Any]
+
+
+_CONVERTERS: dict[str, Any] = {}
+
+
+def _converter(config: dict):
+    """One converter per worker process and config (numba kernels stay compiled)."""
+    from raymvae.music import converter_for
+
+    key = json.dumps(config, sort_keys=True)
+    if key not in _CONVERTERS:
+        _CONVERTERS[key] = converter_for(Config.from_dict(config))
+    return _CONVERTERS[key]
+
+
+def select_windows(n: int, cap: int | None, key: str) -> np.ndarray:
+    """Indices of the windows kept for a file: all, or ``cap`` chosen by a hash of its key."""
+    if cap is None or n <= cap:
+        return np.arange(n, dtype=np.int32)
+    seed = int.from_bytes(hashlib.sha1(key.encode("utf-8")).digest()[:8], "big")
+    return np.sort(np.random.default_rng(seed).choice(n, cap, replace=False)).astype(np.int32)
+
+
+def _encode_rows(items: list[tuple[str, str, Any]], config: dict, kind: str, eval_fraction: float,
+                 cap: int | None) -> pa.Table:
+    """Convert (source, key, payload) items into per-file rows."""
+    from raymvae.music import MidiError
+
+    conv = _converter(config)
+    rows: dict[str, list] = {name: [] for name in _FILE_SCHEMA.names}
+    for source, key, payload in items:
+        status, reason, blob, index, hist = "ok", "", b"", b"", b""
+        try:
+            if isinstance(payload, Exception):
+                raise MidiError(f"cannot read file: {payload}")
+            if kind == "midi":
+                windows = conv.encode_midi(bytes(payload))
+            else:
+                from note_seq.protobuf import music_pb2
+
+                try:
+                    ns = music_pb2.NoteSequence.FromString(bytes(payload))
+                except Exception as exc:  # noqa: BLE001 - protobuf raises DecodeError and friends
+                    raise MidiError(f"not a NoteSequence proto: {type(exc).__name__}") from exc
+                windows = conv.encode_note_sequence(ns)
+        except MidiError as exc:
+            status, reason, windows = "unreadable", str(exc), None
+        if windows is not None:
+            if len(windows) == 0:
+                status, reason = "no-windows", conv.describe_empty()
+            else:
+                keep = select_windows(len(windows), cap, key)
+                blob = np.ascontiguousarray(windows[keep]).tobytes()
+                index = keep.tobytes()
+                hist = np.concatenate(list(class_histogram(conv, windows[keep]).values())).astype(np.int64).tobytes()
+        rows["source"].append(source)
+        rows["key"].append(key)
+        rows["split"].append(split_of(key, eval_fraction))
+        rows["status"].append(status)
+        rows["reason"].append(reason)
+        rows["windows"].append(0 if windows is None else len(np.frombuffer(index, np.int32)))
+        rows["data"].append(blob)
+        rows["index"].append(index)
+        rows["hist"].append(hist)
+    return pa.Table.from_pydict(rows, schema=_FILE_SCHEMA)
+
+
+def _read(uri: str) -> bytes | Exception:
+    """A file's bytes, or the error that stopped reading it (it is then counted, not fatal)."""
+    fs, path, _ = filesystem_for(uri)
+    try:
+        with fs.open_input_stream(path) as f:
+            return f.read()
+    except OSError as exc:
+        return exc
+
+
+def _encode_midi_batch(batch: dict[str, np.ndarray], config: dict, eval_fraction: float,
+                       cap: int | None) -> pa.Table:
+    """Read and convert a batch of MIDI files in one task (no per-file hand-off between operators)."""
+    items = [(u, k, _read(u)) for u, k in zip(batch["source"], batch["key"])]
+    return _encode_rows(items, config, "midi", eval_fraction, cap)
+
+
+def _tfrecord_items(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every record of one TFRecord file as a row (source and key get ``#<record>``)."""
+    fs, path, _ = filesystem_for(row["uri"])
+    with fs.open_input_stream(path) as f:
+        return [{"source": f"{row['uri']}#{i}", "key": f"{row['key']}#{i}", "bytes": rec}
+                for i, rec in enumerate(iter_records(f, row["uri"]))]
+
+
+def _encode_ns_batch(batch: dict[str, np.ndarray], config: dict, eval_fraction: float,
+                     cap: int | None) -> pa.Table:
+    items = list(zip(batch["source"], batch["key"], batch["bytes"]))
+    return _encode_rows(items, config, "tfrecord", eval_fraction, cap)
+
+
+def _explode(batch: pa.Table, split: str, shape: tuple[int, ...], dtype: str) -> pa.Table:
+    """Per-file rows of one split -> one row per window (flat class indices, source, window index)."""
+    batch = batch.filter(pa.compute.and_(pa.compute.equal(batch["split"], split),
+                                         pa.compute.greater(batch["windows"], 0)))
+    width = int(np.prod(shape))
+    data = [np.frombuffer(b, dtype) for b in batch["data"].to_pylist()]
+    flat = np.concatenate(data) if data else np.zeros(0, dtype)
+    counts = batch["windows"].to_numpy()
+    index = np.concatenate([np.frombuffer(b, np.int32) for b in batch["index"].to_pylist()]) \
+        if len(batch) else np.zeros(0, np.int32)
+    return pa.table({
+        "windows": pa.FixedSizeListArray.from_arrays(pa.array(flat), width),
+        "source": pa.array(np.repeat(np.asarray(batch["source"].to_pylist(), dtype=object), counts),
+                           pa.string()),
+        "window_index": pa.array(index, pa.int32()),
+    })
+
+
+def class_histogram(conv, windows: np.ndarray) -> dict[str, list[int]]:
+    """Class counts of a converter's windows: melody classes; drum hits per drum class plus 'no hit' steps."""
+    if conv.family == "melody":
+        return {"melody": np.bincount(windows.ravel(), minlength=conv.num_classes).tolist()}
+    if conv.family == "drums":
+        return {"drums": _drum_hits(windows, conv.num_drum_classes)}
+    return {"melody": np.bincount(windows[..., 0].ravel(), minlength=conv.melody.num_classes).tolist(),
+            "bass": np.bincount(windows[..., 1].ravel(), minlength=conv.melody.num_classes).tolist(),
+            "drums": _drum_hits(windows[..., 2], conv.drums.num_drum_classes)}
+
+
+def _drum_hits(windows: np.ndarray, num_drum_classes: int) -> list[int]:
+    """Hits per drum class, then the number of steps with no hit."""
+    w = windows.astype(np.int64).ravel()
+    bits = (w[:, None] >> np.arange(num_drum_classes)) & 1
+    return bits.sum(0).tolist() + [int((w == 0).sum())]
+
+
+def _sum_histograms(cfg: Config, blobs: list[bytes]) -> dict[str, list[int]]:
+    """Sum the per-file histograms (concatenated int64 counts) and split them by part."""
+    conv = _converter(cfg.to_dict())
+    sizes = {k: len(v) for k, v in class_histogram(conv, np.zeros((0,) + tuple(conv.window_shape),
+                                                                   conv.dtype)).items()}
+    total = np.zeros(sum(sizes.values()), np.int64)
+    for b in blobs:
+        if b:
+            total += np.frombuffer(b, np.int64)
+    out, start = {}, 0
+    for k, n in sizes.items():
+        out[k] = total[start:start + n].tolist()
+        start += n
+    return out
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for pkg in ("raymvae", "ray", "numpy", "pyarrow", "note-seq"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            out[pkg] = "unknown"
+    return out
+
+
+def _ensure_empty_target(fs: pafs.FileSystem, path: str, overwrite: bool) -> bool:
+    info = fs.get_file_info(path)
+    if info.type == pafs.FileType.NotFound:
+        return False
+    if not overwrite:
+        raise FileExistsError(f"output {path} exists; pass --overwrite to replace it")
+    return True
+
+
+def prepare(config: str | Config, inputs: list[str], output: str, *, eval_fraction: float = 0.05,
+            max_windows_per_file: int | None = None, overwrite: bool = False,
+            hparams: str | dict | None = None) -> PrepareResult:
+    """Convert every input file to windows and write train/eval shards, files table and manifest."""
+    import ray
+    import ray.data
+
+    if not 0.0 <= eval_fraction < 1.0:
+        raise ValueError(f"eval fraction must be in [0, 1), got {eval_fraction}")
+    if max_windows_per_file is not None and max_windows_per_file < 1:
+        raise ValueError(f"--max-windows-per-file must be >= 1, got {max_windows_per_file}")
+    t0 = time.perf_counter()
+    cfg = load_config(config, hparams)
+    conv = _converter(cfg.to_dict())
+    shape, dtype = tuple(conv.window_shape), np.dtype(conv.dtype).name
+    out_fs, out_path, out_prefix = filesystem_for(output)
+    replace = _ensure_empty_target(out_fs, out_path, overwrite)
+    sources = resolve_inputs(inputs)
+    log.info("prepare %s: %d input files -> %s", cfg.name, len(sources), output)
+
+    common = dict(config=cfg.to_dict(), eval_fraction=eval_fraction, cap=max_windows_per_file)
+    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    parts = []
+    midi = [{"source": s.uri, "key": s.key} for s in sources if s.kind == "midi"]
+    if midi:
+        blocks = max(min(len(midi), 4 * cpus), -(-len(midi) // FILES_PER_BLOCK))
+        parts.append(ray.data.from_items(midi, override_num_blocks=blocks)
+                     .map_batches(_encode_midi_batch, batch_format="numpy", batch_size=64, fn_kwargs=common))
+    records = [{"uri": s.uri, "key": s.key} for s in sources if s.kind == "tfrecord"]
+    if records:
+        parts.append(ray.data.from_items(records, override_num_blocks=len(records)).flat_map(_tfrecord_items)
+                     .map_batches(_encode_ns_batch, batch_format="numpy", batch_size=64, fn_kwargs=common))
+    files = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
+    ctx = ray.data.DataContext.get_current()
+    reservation, ctx.op_resource_reservation_enabled = ctx.op_resource_reservation_enabled, False
+    try:
+        files = files.materialize()
+    finally:
+        ctx.op_resource_reservation_enabled = reservation
+
+    tmp = f"{out_path}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        for split in ("train", "eval"):
+            out_fs.create_dir(f"{tmp}/{split}", recursive=True)
+            shard = files.map_batches(_explode, batch_format="pyarrow", batch_size=None,
+                                      fn_kwargs=dict(split=split, shape=shape, dtype=dtype))
+            shard.write_parquet(f"{tmp}/{split}", filesystem=out_fs, min_rows_per_file=100_000)
+        table = pa.concat_tables(ray.get(files.select_columns(FILE_COLUMNS + ["hist"]).to_arrow_refs()))
+        table = table.sort_by([("source", "ascending")])
+        hist = _sum_histograms(cfg, table["hist"].to_pylist())
+        table = table.drop_columns(["hist"])
+        with out_fs.open_output_stream(f"{tmp}/files.parquet") as f:
+            pq.write_table(table, f)
+        manifest = _manifest(cfg, conv, inputs, sources, table, hist, shape, dtype, eval_fraction,
+                             max_windows_per_file, time.perf_counter() - t0)
+        with out_fs.open_output_stream(f"{tmp}/manifest.json") as f:
+            f.write(json.dumps(manifest, indent=2).encode("utf-8"))
+        _move_into_place(out_fs, tmp, out_path, replace)
+    except BaseException:
+        out_fs.delete_dir_contents(tmp, missing_dir_ok=True)
+        if out_fs.get_file_info(tmp).type != pafs.FileType.NotFound:
+            out_fs.delete_dir(tmp)
+        raise
+    return PrepareResult(out_prefix + out_path, manifest)
+
+
+def _move_into_place(fs: pafs.FileSystem, tmp: str, final: str, replace: bool) -> None:
+    """Rename the finished output into place; an existing one is moved aside first, then deleted."""
+    old = f"{final}.old-{uuid.uuid4().hex[:8]}"
+    if replace:
+        fs.move(final, old)
+    fs.move(tmp, final)
+    if replace:
+        fs.delete_dir(old) if fs.get_file_info(old).type == pafs.FileType.Directory else fs.delete_file(old)
+
+
+def _manifest(cfg: Config, conv, inputs: list[str], sources: list[Source], table: pa.Table,
+              hist: dict[str, list[int]], shape: tuple[int, ...], dtype: str, eval_fraction: float,
+              cap: int | None, seconds: float) -> dict[str, Any]:
+    status = Counter(table["status"].to_pylist())
+    reasons = Counter(f"{s}: {r}" for s, r in zip(table["status"].to_pylist(), table["reason"].to_pylist())
+                      if s != "ok")
+    windows = Counter()
+    files_per_split = Counter()
+    for split, n in zip(table["split"].to_pylist(), table["windows"].to_pylist()):
+        windows[split] += n
+        files_per_split[split] += n > 0
+    return {
+        "format": SHARD_FORMAT,
+        "config_name": cfg.name,
+        "config": cfg.to_dict(),
+        "converter": dict(cfg.converter),
+        "family": conv.family,
+        "window_shape": list(shape),
+        "dtype": dtype,
+        "columns": {"windows": f"fixed_size_list<{dtype}>[{int(np.prod(shape))}] (row-major {list(shape)})",
+                    "source": "input file (TFRecord records as FILE#k)",
+                    "window_index": "index of the window among the file's windows"},
+        "inputs": list(inputs),
+        "eval_fraction": eval_fraction,
+        "max_windows_per_file": cap,
+        "files": {"total": len(table), "input_files": len(sources), "by_status": dict(status),
+                  "by_reason": dict(reasons.most_common())},
+        "files_with_windows": {"train": files_per_split["train"], "eval": files_per_split["eval"]},
+        "windows": {"train": windows["train"], "eval": windows["eval"]},
+        "class_histogram": hist,
+        "versions": _versions(),
+        "seconds": round(seconds, 2),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }

@@ -1,0 +1,23 @@
+"""Starting or joining Ray for a job: a bare command starts a local Ray,
+``--address`` / ``RAY_ADDRESS`` joins a cluster."""
+from __future__ import annotations
+
+import logging
+import os
+
+log = logging.getLogger(__name__)
+
+
+def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
+    """Connect to Ray once per process; quiet Ray Data's per-operator INFO log lines."""
+    import ray
+
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    if ray.is_initialized():
+        return
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, log_to_driver=True)
+    else:
+        ray.init(num_cpus=num_cpus, include_dashboard=False)
+    log.info("Ray: %s", ray.cluster_resources())
