@@ -1,0 +1,263 @@
+"""MusicVAE decoders: categorical (one or several heads), NADE, hierarchical (conductor + cores).
+
+Every decoder works on *frames*: the one-hot (or multi-hot) vector of the
+previous output, which is the next input. Teacher forcing runs one fused
+LSTM pass; scheduled sampling and free-running decoding run step by step,
+feeding back samples, as Magenta's helpers do.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from raymvae.model.lstm import LSTMStack, State, glorot_linear, small_normal_linear
+
+
+def choose(logits: torch.Tensor, temperature: float | None, generator: torch.Generator | None) -> torch.Tensor:
+    """Class indices from logits [N, D]: argmax when temperature is None or 0, else a softmax sample."""
+    if not temperature:
+        return logits.argmax(-1)
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    return torch.multinomial(probs, 1, generator=generator)[:, 0]
+
+
+class CategoricalDecoder(nn.Module):
+    """LSTM decoder with softmax heads (``parts`` class counts: [90], [512] or [90, 90, 512]).
+
+    Input at each step: [previous frame; cond] where cond is z (flat models)
+    or the conductor embedding (hierarchical cores); the state starts at
+    tanh(dense(cond)); the first frame is zeros.
+    """
+
+    def __init__(self, parts: list[int], cond_size: int, sizes: list[int], dropout_keep_prob: float = 1.0):
+        super().__init__()
+        self.parts = list(parts)
+        self.depth = sum(self.parts)
+        self.rnn = LSTMStack(self.depth + cond_size, sizes, dropout_keep_prob)
+        self.initial_state = small_normal_linear(cond_size, self.rnn.state_size)
+        self.output_projection = glorot_linear(sizes[-1], self.output_size)
+
+    @property
+    def output_size(self) -> int:
+        return self.depth
+
+    def start_state(self, cond: torch.Tensor) -> State:
+        return self.rnn.state_from_flat(torch.tanh(self.initial_state(cond)))
+
+    def frames(self, targets: torch.Tensor) -> torch.Tensor:
+        """Targets [..., P] (class index per head) -> concatenated one-hot frames [..., depth]."""
+        return torch.cat([F.one_hot(targets[..., k], n) for k, n in enumerate(self.parts)], -1).float()
+
+    def teacher_forced(self, x_in: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """Logits [B, T, D] for input frames ``x_in`` [B, T, depth] (already shifted right)."""
+        inp = torch.cat([x_in, cond.unsqueeze(1).expand(-1, x_in.shape[1], -1).to(x_in.dtype)], -1)
+        out, _ = self.rnn(inp, self.start_state(cond))
+        return self.output_projection(out)
+
+    def _pick(self, logits: torch.Tensor, temperature: float | None, generator) -> torch.Tensor:
+        heads = torch.split(logits, self.parts, dim=-1)
+        return torch.stack([choose(h, temperature, generator) for h in heads], -1)
+
+    def loop(self, cond: torch.Tensor, length: int, first: torch.Tensor, *, targets: torch.Tensor | None = None,
+             sampling_probability: float = 1.0, temperature: float | None = 1.0,
+             generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Step-by-step decoding; returns (logits [B, T, D], chosen classes [B, T, P]).
+
+        With ``targets`` (scheduled sampling), step t+1's input is, per
+        example with probability ``sampling_probability``, a temperature-1
+        sample from step t's logits, else the true frame; without targets
+        every input is the previous choice at ``temperature``.
+        """
+        state = self.start_state(cond)
+        frame, logits_all, picks = first, [], []
+        for t in range(length):
+            out, state = self.rnn.step(torch.cat([frame, cond.to(frame.dtype)], -1), state)
+            logits = self.output_projection(out)
+            logits_all.append(logits)
+            if targets is None:
+                pick = self._pick(logits, temperature, generator)
+            else:
+                sampled = self._pick(logits, 1.0, generator)
+                use = torch.rand((logits.shape[0], 1), generator=generator, device=logits.device) \
+                    < sampling_probability
+                pick = torch.where(use, sampled, targets[:, t])
+            picks.append(pick)
+            frame = self.frames(pick).to(first.dtype)
+        return torch.stack(logits_all, 1), torch.stack(picks, 1)
+
+    def nll(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy summed over heads, per step: [B, T]."""
+        heads = torch.split(logits.float(), self.parts, dim=-1)
+        return sum(F.cross_entropy(h.transpose(1, -1), targets[..., k], reduction="none")
+                   for k, h in enumerate(heads))
+
+    def predictions(self, logits: torch.Tensor) -> torch.Tensor:
+        """Argmax class per head: [B, T, P]."""
+        return torch.stack([h.argmax(-1) for h in torch.split(logits, self.parts, dim=-1)], -1)
+
+
+class NadeDecoder(CategoricalDecoder):
+    """LSTM decoder whose output parameterises a NADE over ``num_bits`` drum bits (Magenta NadeLstmDecoder).
+
+    The LSTM's projection gives [b_enc (hidden); b_dec (bits)]; the NADE
+    weights w_enc [bits, 1, hidden] and w_dec_t [bits, hidden, 1] are shared
+    over time. Bit i's probability depends on the bits before it.
+    """
+
+    def __init__(self, num_bits: int, cond_size: int, sizes: list[int], num_hidden: int = 128,
+                 dropout_keep_prob: float = 1.0):
+        self.num_bits = num_bits
+        self.num_hidden = num_hidden
+        super().__init__([num_bits], cond_size, sizes, dropout_keep_prob)
+        self.w_enc = nn.Parameter(torch.empty(num_bits, 1, num_hidden))
+        self.w_dec_t = nn.Parameter(torch.empty(num_bits, num_hidden, 1))
+        nn.init.xavier_uniform_(self.w_enc.view(num_bits, num_hidden))
+        nn.init.xavier_uniform_(self.w_dec_t.view(num_bits, num_hidden))
+
+    @property
+    def output_size(self) -> int:
+        return self.num_hidden + self.num_bits
+
+    def frames(self, targets: torch.Tensor) -> torch.Tensor:
+        """Targets are already bit frames [..., bits]."""
+        return targets.float()
+
+    def bit_logits(self, params: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
+        """Conditional logit of each bit given the true earlier bits: [B, T, bits]."""
+        b_enc, b_dec = params[..., :self.num_hidden], params[..., self.num_hidden:]
+        contrib = bits.to(params.dtype).unsqueeze(-1) * self.w_enc[:, 0, :]  # [B, T, bits, hidden]
+        a = b_enc.unsqueeze(-2) + torch.cumsum(contrib, dim=-2) - contrib   # exclusive prefix sum
+        return b_dec + (torch.sigmoid(a) * self.w_dec_t[:, :, 0]).sum(-1)
+
+    def sample_bits(self, params: torch.Tensor, temperature: float | None, generator) -> torch.Tensor:
+        """Draw bits one by one ([N, bits]); threshold at 0.5 when temperature is None or 0."""
+        b_enc, b_dec = params[:, :self.num_hidden], params[:, self.num_hidden:]
+        a, bits = b_enc, []
+        for i in range(self.num_bits):
+            logit = b_dec[:, i] + (torch.sigmoid(a) * self.w_dec_t[i, :, 0]).sum(-1)
+            if not temperature:
+                bit = (logit > 0).to(params.dtype)
+            else:
+                p = torch.sigmoid(logit.float() / temperature)
+                bit = torch.bernoulli(p, generator=generator).to(params.dtype)
+            bits.append(bit)
+            a = a + bit.unsqueeze(-1) * self.w_enc[i, 0]
+        return torch.stack(bits, -1).long()
+
+    def _pick(self, logits: torch.Tensor, temperature: float | None, generator) -> torch.Tensor:
+        return self.sample_bits(logits, temperature, generator)
+
+    def loop(self, cond, length, first, *, targets=None, sampling_probability=1.0, temperature=1.0,
+             generator=None):
+        state = self.start_state(cond)
+        frame, params_all, picks = first, [], []
+        for t in range(length):
+            out, state = self.rnn.step(torch.cat([frame, cond.to(frame.dtype)], -1), state)
+            params = self.output_projection(out)
+            params_all.append(params)
+            if targets is None:
+                pick = self.sample_bits(params, temperature, generator)
+            else:
+                sampled = self.sample_bits(params, 1.0, generator)
+                use = torch.rand((params.shape[0], 1), generator=generator, device=params.device) \
+                    < sampling_probability
+                pick = torch.where(use, sampled, targets[:, t])
+            picks.append(pick)
+            frame = pick.to(first.dtype)
+        return torch.stack(params_all, 1), torch.stack(picks, 1)
+
+    def nll(self, params: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        logits = self.bit_logits(params.float(), targets)
+        return F.binary_cross_entropy_with_logits(logits, targets.float(), reduction="none").sum(-1)
+
+    def predictions(self, params: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
+        """Bits predicted at 0.5 given the true earlier bits (Magenta's NADE accuracy)."""
+        return (self.bit_logits(params.float(), targets) > 0).long()
+
+
+class HierarchicalDecoder(nn.Module):
+    """Conductor LSTM over U segments (zero inputs) -> one embedding per segment -> core decoder(s).
+
+    Each core restarts its state from tanh(dense(embedding)) every segment
+    and reads the embedding at every step; a segment's first input is the
+    previous segment's last frame (true in training, sampled in generation).
+    Trio models have three independent cores, one per instrument.
+    """
+
+    def __init__(self, z_size: int, sizes: list[int], level_lengths: list[int], cores: list[CategoricalDecoder],
+                 dropout_keep_prob: float = 1.0):
+        super().__init__()
+        if len(level_lengths) != 2:
+            raise ValueError(f"hierarchical decoders need two levels (conductor, core), got {level_lengths}")
+        self.num_segments, self.segment_length = level_lengths
+        self.conductor = LSTMStack(1, sizes, dropout_keep_prob)
+        self.conductor_initial_state = small_normal_linear(z_size, self.conductor.state_size)
+        self.cores = nn.ModuleList(cores)
+
+    @property
+    def parts(self) -> list[int]:
+        return [n for core in self.cores for n in core.parts]
+
+    def embeddings(self, z: torch.Tensor) -> torch.Tensor:
+        """Conductor outputs [B, U, H]."""
+        state = self.conductor.state_from_flat(torch.tanh(self.conductor_initial_state(z)))
+        zeros = z.new_zeros(z.shape[0], self.num_segments, 1)
+        out, _ = self.conductor(zeros, state)
+        return out
+
+    def _per_core(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return list(torch.split(x, [c.depth for c in self.cores], dim=-1))
+
+    def frames(self, targets: torch.Tensor) -> torch.Tensor:
+        return torch.cat([core.frames(targets[..., [k]]) for k, core in enumerate(self.cores)], -1)
+
+    def _segments(self, x: torch.Tensor) -> torch.Tensor:
+        b = x.shape[0]
+        return x.reshape(b * self.num_segments, self.segment_length, *x.shape[2:])
+
+    def teacher_forced(self, x_in: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Logits [B, T, D]: all segments of all examples run as one fused batch per core."""
+        b = z.shape[0]
+        e = self.embeddings(z).reshape(b * self.num_segments, -1)
+        logits = [core.teacher_forced(self._segments(xk), e)
+                  for core, xk in zip(self.cores, self._per_core(x_in))]
+        return torch.cat(logits, -1).reshape(b, self.num_segments * self.segment_length, -1)
+
+    def scheduled(self, x_in: torch.Tensor, z: torch.Tensor, targets: torch.Tensor, sampling_probability: float,
+                  generator) -> torch.Tensor:
+        """Scheduled sampling inside each segment (its first input is the true previous frame)."""
+        b = z.shape[0]
+        e = self.embeddings(z).reshape(b * self.num_segments, -1)
+        logits = []
+        for k, (core, xk) in enumerate(zip(self.cores, self._per_core(x_in))):
+            seg_in = self._segments(xk)
+            out, _ = core.loop(e, self.segment_length, seg_in[:, 0], targets=self._segments(targets[..., [k]]),
+                               sampling_probability=sampling_probability, generator=generator)
+            logits.append(out)
+        return torch.cat(logits, -1).reshape(b, self.num_segments * self.segment_length, -1)
+
+    def decode(self, z: torch.Tensor, temperature: float | None, generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Free-running: (logits [B, T, D], classes [B, T, P]), segment by segment."""
+        e = self.embeddings(z)
+        frames = [z.new_zeros(z.shape[0], core.depth) for core in self.cores]
+        logits, picks = [], []
+        for u in range(self.num_segments):
+            seg_logits, seg_picks = [], []
+            for k, core in enumerate(self.cores):
+                out, pick = core.loop(e[:, u], self.segment_length, frames[k], temperature=temperature,
+                                      generator=generator)
+                frames[k] = core.frames(pick[:, -1]).to(z.dtype)
+                seg_logits.append(out)
+                seg_picks.append(pick)
+            logits.append(torch.cat(seg_logits, -1))
+            picks.append(torch.cat(seg_picks, -1))
+        return torch.cat(logits, 1), torch.cat(picks, 1)
+
+    def nll(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        splits = torch.split(logits, [c.output_size for c in self.cores], dim=-1)
+        return sum(core.nll(lk, targets[..., [k]]) for k, (core, lk) in enumerate(zip(self.cores, splits)))
+
+    def predictions(self, logits: torch.Tensor) -> torch.Tensor:
+        splits = torch.split(logits, [c.output_size for c in self.cores], dim=-1)
+        return torch.cat([core.predictions(lk) for core, lk in zip(self.cores, splits)], -1)

@@ -1,0 +1,207 @@
+"""MusicVAE: encoder -> q(z|x) -> decoder, on class-index windows as the converters emit them.
+
+The model builds its own input encodings from class indices (one-hot
+melodies, the 10-dim drum roll, the 692-dim trio frame), so callers pass
+``encode_midi`` output (as a LongTensor) straight in.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from raymvae.config import Config, load_config
+from raymvae.model import loss as L
+from raymvae.model.decoders import CategoricalDecoder, HierarchicalDecoder, NadeDecoder
+from raymvae.model.lstm import BidirectionalLSTM, small_normal_linear
+
+
+class HierarchicalEncoder(nn.Module):
+    """Magenta's HierarchicalLstmEncoder with two levels: segment BiLSTM (shared), then a BiLSTM over segments."""
+
+    def __init__(self, input_size: int, sizes: list[int], level_lengths: list[int], dropout_keep_prob: float = 1.0):
+        super().__init__()
+        if len(level_lengths) != 2:
+            raise ValueError(f"hierarchical encoders need two levels, got {level_lengths}")
+        self.num_segments = level_lengths[0]
+        self.levels = nn.ModuleList([BidirectionalLSTM(input_size, sizes, dropout_keep_prob)])
+        self.levels.append(BidirectionalLSTM(self.levels[0].output_size, sizes, dropout_keep_prob))
+
+    @property
+    def output_size(self) -> int:
+        return self.levels[-1].output_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, d = x.shape
+        seg = self.levels[0](x.reshape(b * self.num_segments, t // self.num_segments, d))
+        return self.levels[1](seg.reshape(b, self.num_segments, -1))
+
+
+@dataclass
+class Output:
+    """One forward pass: loss terms per sequence and the logits they came from."""
+
+    loss: torch.Tensor
+    r_loss: torch.Tensor      # [B] nats, summed over time (and heads)
+    kl: torch.Tensor          # [B] nats
+    kl_cost: torch.Tensor     # [B] after free bits
+    beta: float
+    logits: torch.Tensor      # [B, T, D]
+    targets: torch.Tensor     # [B, T, P] class indices (NADE: bits)
+    mu: torch.Tensor
+    sigma: torch.Tensor
+
+
+class MusicVAE(nn.Module):
+    """A Magenta MusicVAE config as a PyTorch module."""
+
+    def __init__(self, config: Config):
+        super().__init__()
+        from raymvae.music import converter_for
+
+        self.config = config
+        hp = config.hparams
+        for key in ("residual_encoder", "residual_decoder"):
+            if hp.get(key):
+                raise ValueError(f"{key}=True is not supported (no Magenta config uses it)")
+        conv = converter_for(config)
+        self.family = conv.family
+        self.kind = config.model["decoder"]
+        self.seq_len = int(hp["max_seq_len"])
+        self.z_size = int(hp["z_size"])
+        keep = float(hp.get("dropout_keep_prob", 1.0))
+        dec_sizes = list(hp["dec_rnn_size"])
+        if self.family == "melody":
+            self.parts = [conv.num_classes]
+            enc_depth = conv.num_classes
+        elif self.family == "drums":
+            self.num_drum_classes = conv.num_drum_classes
+            self.parts = [conv.num_classes] if self.kind != "nade" else [conv.num_drum_classes]
+            enc_depth = conv.num_drum_classes + 1
+        else:
+            self.num_drum_classes = conv.drums.num_drum_classes
+            self.parts = [conv.melody.num_classes, conv.melody.num_classes, conv.drums.num_classes]
+            enc_depth = sum(self.parts)
+        enc_sizes = list(hp["enc_rnn_size"])
+        if config.model["encoder"] == "hierarchical":
+            self.encoder = HierarchicalEncoder(enc_depth, enc_sizes, config.model["level_lengths"], keep)
+        else:
+            self.encoder = BidirectionalLSTM(enc_depth, enc_sizes, keep)
+        self.mu = small_normal_linear(self.encoder.output_size, self.z_size)
+        self.sigma = small_normal_linear(self.encoder.output_size, self.z_size)
+        if self.kind == "hierarchical":
+            cores = [CategoricalDecoder([n], dec_sizes[-1], dec_sizes, keep) for n in self.parts]
+            self.decoder = HierarchicalDecoder(self.z_size, dec_sizes, config.model["level_lengths"], cores, keep)
+        elif self.kind == "nade":
+            self.decoder = NadeDecoder(self.parts[0], self.z_size, dec_sizes, int(hp.get("nade_num_hidden", 128)),
+                                       keep)
+        elif self.kind in ("categorical", "multi_categorical"):
+            self.decoder = CategoricalDecoder(self.parts, self.z_size, dec_sizes, keep)
+        else:
+            raise ValueError(f"unknown decoder {self.kind!r}")
+
+    # Encodings ----------------------------------------------------------------
+    def _bits(self, w: torch.Tensor) -> torch.Tensor:
+        return (w.long().unsqueeze(-1) >> torch.arange(self.num_drum_classes, device=w.device)) & 1
+
+    def targets(self, windows: torch.Tensor) -> torch.Tensor:
+        """Decoder targets [B, T, P] (class per head; NADE: one column per drum bit)."""
+        w = windows.long()
+        if self.family == "trio":
+            return w
+        return self._bits(w) if self.kind == "nade" else w.unsqueeze(-1)
+
+    def encoder_inputs(self, windows: torch.Tensor) -> torch.Tensor:
+        """One-hot melodies, the drum roll (class bits + 'no hit'), or the 692-dim trio frame."""
+        w = windows.long()
+        if self.family == "melody":
+            return F.one_hot(w, self.parts[0]).float()
+        if self.family == "drums":
+            return torch.cat([self._bits(w), (w == 0).long().unsqueeze(-1)], -1).float()
+        return torch.cat([F.one_hot(w[..., k], n) for k, n in enumerate(self.parts)], -1).float()
+
+    def windows_from_targets(self, targets: torch.Tensor) -> torch.Tensor:
+        """Inverse of ``targets``: the converter's window format."""
+        if self.family == "trio":
+            return targets
+        if self.kind == "nade":
+            return (targets.long() << torch.arange(targets.shape[-1], device=targets.device)).sum(-1)
+        return targets[..., 0]
+
+    # Inference ------------------------------------------------------------------
+    def encode(self, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu, sigma) of q(z|x) for class-index windows [B, T(, 3)]."""
+        e = self.encoder(self.encoder_inputs(windows))
+        return self.mu(e), F.softplus(self.sigma(e))
+
+    def _shifted_frames(self, targets: torch.Tensor) -> torch.Tensor:
+        frames = self.decoder.frames(targets)
+        return F.pad(frames[:, :-1], (0, 0, 1, 0))
+
+    def teacher_forced_logits(self, z: torch.Tensor, windows: torch.Tensor) -> torch.Tensor:
+        """Logits [B, T, D] with the true previous frame fed at every step (trio: D = 90 | 90 | 512)."""
+        return self.decoder.teacher_forced(self._shifted_frames(self.targets(windows)), z)
+
+    def decode(self, z: torch.Tensor, temperature: float | None = None, length: int | None = None,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """Windows decoded from z (argmax when temperature is None or 0), in the converter's format."""
+        length = length or self.seq_len
+        if self.kind == "hierarchical":
+            if length != self.seq_len:
+                raise ValueError(f"hierarchical models decode exactly max_seq_len={self.seq_len} steps")
+            _, picks = self.decoder.decode(z, temperature, generator)
+        else:
+            first = z.new_zeros(z.shape[0], self.decoder.depth)
+            _, picks = self.decoder.loop(z, length, first, temperature=temperature, generator=generator)
+        return self.windows_from_targets(picks)
+
+    def sample(self, n: int, temperature: float | None = 0.5, generator: torch.Generator | None = None,
+               length: int | None = None) -> torch.Tensor:
+        """Decode n draws of z ~ N(0, I)."""
+        device = self.mu.weight.device
+        z = torch.randn(n, self.z_size, generator=generator, device=device)
+        return self.decode(z, temperature, length, generator)
+
+    # Training -------------------------------------------------------------------
+    def forward(self, windows: torch.Tensor, *, beta: float = 0.0, free_bits: float | None = None,
+                sampling_probability: float = 0.0, use_mean: bool = False,
+                generator: torch.Generator | None = None) -> Output:
+        """Loss of a batch: reparameterised z (or z = mu), teacher forcing or scheduled sampling."""
+        free_bits = self.config.hparams.get("free_bits", 0.0) if free_bits is None else free_bits
+        mu, sigma = self.encode(windows)
+        if use_mean:
+            z = mu
+        else:
+            eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+            z = mu + sigma * eps
+        targets = self.targets(windows)
+        x_in = self._shifted_frames(targets)
+        if sampling_probability <= 0.0:
+            logits = self.decoder.teacher_forced(x_in, z)
+        elif self.kind == "hierarchical":
+            logits = self.decoder.scheduled(x_in, z, targets, sampling_probability, generator)
+        else:
+            logits, _ = self.decoder.loop(z, targets.shape[1], x_in[:, 0], targets=targets,
+                                          sampling_probability=sampling_probability, generator=generator)
+        r_loss = self.decoder.nll(logits, targets).sum(1)
+        kl = L.kl_divergence(mu, sigma)
+        return Output(L.total_loss(r_loss, kl, beta, free_bits), r_loss, kl, L.kl_cost(kl, free_bits), beta,
+                      logits, targets, mu, sigma)
+
+    def predictions(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Predicted classes per head [B, T, P] (NADE: bits at 0.5 given the true earlier bits)."""
+        if self.kind == "nade":
+            return self.decoder.predictions(logits, targets)
+        return self.decoder.predictions(logits)
+
+
+def build(config: str | Config | dict, hparams: str | dict | None = None) -> MusicVAE:
+    """The model of a Magenta config name (or loaded config), with ``hparams`` overrides."""
+    return MusicVAE(load_config(config, hparams))
+
+
+def num_parameters(model: nn.Module) -> int:
+    """Trainable parameters, counted as Magenta counts them (one bias per LSTM layer)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
