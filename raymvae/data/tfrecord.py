@@ -2,43 +2,15 @@
 
 Magenta stores datasets as TFRecord files of serialized NoteSequence protos.
 A record is: uint64 length, uint32 masked CRC-32C of the length, the bytes,
-uint32 masked CRC-32C of the bytes (little-endian). CRCs are checked with a
-compiled CRC-32C so a corrupt file fails loudly instead of yielding garbage.
+uint32 masked CRC-32C of the bytes (little-endian). CRCs are checked so a
+corrupt file fails loudly instead of yielding garbage.
 """
 from __future__ import annotations
 
 import struct
 from typing import BinaryIO, Iterator
 
-import numpy as np
-from numba import njit
-
-
-def _crc_table() -> np.ndarray:
-    table = np.zeros(256, np.uint32)
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-        table[i] = c
-    return table
-
-
-_TABLE = _crc_table()
-
-
-@njit(cache=True)
-def _crc32c(data: np.ndarray, table: np.ndarray) -> np.uint32:
-    crc = np.uint32(0xFFFFFFFF)
-    for b in data:
-        crc = table[(crc ^ b) & 0xFF] ^ (crc >> np.uint32(8))
-    return crc ^ np.uint32(0xFFFFFFFF)
-
-
-def masked_crc32c(data: bytes) -> int:
-    """TFRecord's masked CRC-32C of ``data``."""
-    crc = int(_crc32c(np.frombuffer(data, np.uint8), _TABLE))
-    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+from raymvae.checksum import masked_crc32c
 
 
 class TFRecordError(ValueError):

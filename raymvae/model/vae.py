@@ -145,17 +145,21 @@ class MusicVAE(nn.Module):
         return self.decoder.teacher_forced(self._shifted_frames(self.targets(windows)), z)
 
     def decode(self, z: torch.Tensor, temperature: float | None = None, length: int | None = None,
-               generator: torch.Generator | None = None) -> torch.Tensor:
-        """Windows decoded from z (argmax when temperature is None or 0), in the converter's format."""
+               generator: torch.Generator | None = None, return_logits: bool = False):
+        """Windows decoded from z (argmax when temperature is None or 0), in the converter's format.
+
+        With ``return_logits`` also the logits of every step ([B, T, D]).
+        """
         length = length or self.seq_len
         if self.kind == "hierarchical":
             if length != self.seq_len:
                 raise ValueError(f"hierarchical models decode exactly max_seq_len={self.seq_len} steps")
-            _, picks = self.decoder.decode(z, temperature, generator)
+            logits, picks = self.decoder.decode(z, temperature, generator)
         else:
             first = z.new_zeros(z.shape[0], self.decoder.depth)
-            _, picks = self.decoder.loop(z, length, first, temperature=temperature, generator=generator)
-        return self.windows_from_targets(picks)
+            logits, picks = self.decoder.loop(z, length, first, temperature=temperature, generator=generator)
+        windows = self.windows_from_targets(picks)
+        return (windows, logits) if return_logits else windows
 
     def sample(self, n: int, temperature: float | None = 0.5, generator: torch.Generator | None = None,
                length: int | None = None) -> torch.Tensor:

@@ -1,0 +1,75 @@
+"""Magenta's own checkpoints in, Magenta's own numbers out (fixtures from Magenta's TF code)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from raymvae.model import CheckpointMismatchError, load_magenta_checkpoint
+from raymvae.model.tf_checkpoint import CheckpointFormatError, read_checkpoint
+
+GOLDEN = Path(__file__).parent / "fixtures" / "magenta_golden"
+CONFIGS = ["cat-mel_2bar_small", "cat-drums_2bar_small", "flat-mel_16bar", "hierdec-mel_16bar", "hierdec-trio_16bar"]
+
+
+def close(a, b, tol=1e-4):
+    return np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)).max() <= tol
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_golden_checkpoint_computes_magentas_function(name):
+    d = GOLDEN / name
+    override = json.loads((d / "hparams.json").read_text())["hparams_override"]
+    model = load_magenta_checkpoint(d, name, override)
+    io = np.load(d / "io.npz")
+    x = torch.from_numpy(io["outputs_idx"].astype(np.int64))
+    assert model.magenta_global_step == int(io["global_step"])
+    with torch.no_grad():
+        mu, sigma = model.encode(x)
+        rows = io["logits_window_index"]
+        logits = model.teacher_forced_logits(mu[rows], x[rows])
+        out = model(x, beta=float(io["beta"]), use_mean=True)
+        greedy, greedy_logits = model.decode(mu, temperature=None, return_logits=True)
+    assert close(mu, io["mu"]) and close(sigma, io["sigma"])
+    assert close(logits, io["logits"])
+    assert np.array_equal(greedy.numpy(), io["sample_argmax_idx"])
+    assert close(greedy_logits[io["sample_logits_window_index"]], io["sample_logits"])
+    assert np.allclose(out.r_loss.numpy(), io["r_loss"], rtol=1e-4)
+    assert np.allclose(out.kl.numpy(), io["kl_nats"], rtol=1e-4)
+    assert float(out.loss) == pytest.approx(float(io["loss"]), rel=1e-4)
+
+
+def test_mismatched_config_names_the_variable_and_shapes():
+    with pytest.raises(CheckpointMismatchError, match=r"encoder/cell_0/.*kernel.*\(154, 256\).*\(602, 2048\)"):
+        load_magenta_checkpoint(GOLDEN / "cat-mel_2bar_small", "cat-mel_2bar_small")
+    with pytest.raises(CheckpointMismatchError, match="no variable 'decoder/hierarchical_level_0"):
+        load_magenta_checkpoint(GOLDEN / "flat-mel_16bar", "hierdec-mel_16bar",
+                                "enc_rnn_size=[64,64],dec_rnn_size=[48,48],z_size=16")
+
+
+def test_reader_accepts_prefix_folder_and_tar_and_detects_corruption(tmp_path):
+    import tarfile
+
+    src = GOLDEN / "cat-mel_2bar_small"
+    by_folder = read_checkpoint(src)
+    by_prefix = read_checkpoint(src / "model.ckpt")
+    with tarfile.open(tmp_path / "cat-mel.tar", "w") as tar:
+        for f in ("model.ckpt.index", "model.ckpt.data-00000-of-00001"):
+            tar.add(src / f, arcname=f"cat-mel_2bar_small/{f}")
+    by_tar = read_checkpoint(tmp_path / "cat-mel.tar")
+    assert set(by_folder) == set(by_prefix) == set(by_tar)
+    assert all(np.array_equal(by_folder[k], by_tar[k]) for k in by_folder)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "model.ckpt.index").write_bytes((src / "model.ckpt.index").read_bytes())
+    data = bytearray((src / "model.ckpt.data-00000-of-00001").read_bytes())
+    data[100] ^= 0xFF
+    (bad / "model.ckpt.data-00000-of-00001").write_bytes(bytes(data))
+    with pytest.raises(CheckpointFormatError, match="checksum"):
+        read_checkpoint(bad)
+    (bad / "model.ckpt.index").write_bytes(b"not an index")
+    with pytest.raises(CheckpointFormatError, match="magic"):
+        read_checkpoint(bad)
