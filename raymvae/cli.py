@@ -72,13 +72,39 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_magenta(args: argparse.Namespace) -> int:
+    """Import a Magenta MusicVAE TF checkpoint (prefix, folder or the distributed .tar) into a run dir
+    that generate, serve and train (fine-tuning) use as they use a training run."""
+    import tempfile
+
+    from raymvae.export import save_export
+    from raymvae.model import load_magenta_checkpoint
+    from raymvae.model.tf_checkpoint import checkpoint_prefix
+
+    with tempfile.TemporaryDirectory(prefix="raymvae-import-") as work:
+        prefix = checkpoint_prefix(args.checkpoint, work)
+        model = load_magenta_checkpoint(prefix, args.config, args.hparams)
+        step = model.magenta_global_step
+        out = save_export(args.output, model, step, {"source": f"magenta:{args.checkpoint}",
+                                                     "hparams_override": args.hparams or ""})
+    print(f"imported {args.checkpoint} ({args.config}, Magenta step {step}) -> {out}")
+    return 0
+
+
 def cmd_configs(_args: argparse.Namespace) -> int:
     """List the Magenta config presets."""
     from raymvae.config import config_names, load_config
 
+    import torch
+
+    from raymvae.model import build, num_parameters
+
     for name in config_names():
         cfg = load_config(name)
+        with torch.device("meta"):
+            params = num_parameters(build(cfg))
         print(f"{name:26s} {cfg.converter['family']:7s} T={cfg.hparams['max_seq_len']:<4d} "
+              f"z={cfg.hparams['z_size']:<4d} params={params:>12,d}  "
               f"encoder={cfg.model['encoder']} decoder={cfg.model['decoder']}")
     return 0
 
@@ -119,6 +145,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     p.add_argument("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS or a local Ray)")
     p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("import-magenta", help="import a Magenta MusicVAE checkpoint into a run dir",
+                       description=cmd_import_magenta.__doc__)
+    p.add_argument("--checkpoint", required=True, help="checkpoint prefix, folder holding one, or Magenta's .tar")
+    p.add_argument("--config", required=True, help="the Magenta config it was trained with, e.g. cat-mel_2bar_big")
+    p.add_argument("--hparams", default=None, help="Magenta-style overrides, e.g. 'enc_rnn_size=[512]'")
+    p.add_argument("--output", required=True, help="run dir to create (its export/ folder holds the model)")
+    p.set_defaults(func=cmd_import_magenta)
 
     p = sub.add_parser("configs", help="list the Magenta config presets", description=cmd_configs.__doc__)
     p.set_defaults(func=cmd_configs)

@@ -73,3 +73,23 @@ def test_reader_accepts_prefix_folder_and_tar_and_detects_corruption(tmp_path):
     (bad / "model.ckpt.index").write_bytes(b"not an index")
     with pytest.raises(CheckpointFormatError, match="magic"):
         read_checkpoint(bad)
+
+
+def test_import_magenta_writes_a_run_dir_that_loads_back(tmp_path, capsys):
+    from raymvae.cli import main
+    from raymvae.export import load_export
+
+    name = "cat-drums_2bar_small"
+    override = json.loads((GOLDEN / name / "hparams.json").read_text())["hparams_override"]
+    assert main(["import-magenta", "--checkpoint", str(GOLDEN / name), "--config", name,
+                 "--hparams", override, "--output", str(tmp_path / "run")]) == 0
+    model, info = load_export(tmp_path / "run")
+    assert info["step"] == 20 and info["config"]["name"] == name and info["config"]["hparams"]["z_size"] == 16
+    io = np.load(GOLDEN / name / "io.npz")
+    with torch.no_grad():
+        mu, _ = model.encode(torch.from_numpy(io["outputs_idx"].astype(np.int64)))
+    assert close(mu, io["mu"])
+    assert main(["import-magenta", "--checkpoint", str(GOLDEN / name), "--config", name,
+                 "--output", str(tmp_path / "bad")]) == 2
+    assert "model built from the config expects" in capsys.readouterr().err
+    assert not (tmp_path / "bad" / "export").exists()
