@@ -5,8 +5,9 @@
 Cases: cat-mel_2bar_small at batch 64 and 512 with the scheduled-sampling
 probability at 0 (teacher forcing, fused LSTMs) and at 1 (step-by-step
 feedback of samples), and hierdec-mel_16bar at batch 16. The baseline is
-the same shapes as two plain ``nn.LSTM`` modules (encoder + decoder, fused,
-teacher-forced) with Adam and no Magenta bookkeeping, timed in the same run.
+the same encoder and decoder LSTM sizes as two plain ``nn.LSTM`` modules
+(encoder + one flat decoder over all T steps, fused, teacher-forced) with
+Adam and no Magenta bookkeeping, timed in the same run.
 """
 from __future__ import annotations
 
@@ -31,10 +32,10 @@ CASES = {
 class PlainVAE(nn.Module):
     """The minimal baseline: bidirectional LSTM encoder, z, fused decoder LSTM, softmax CE."""
 
-    def __init__(self, depth: int, enc: int, dec: list[int], z: int):
+    def __init__(self, depth: int, enc: list[int], dec: list[int], z: int):
         super().__init__()
-        self.enc = nn.LSTM(depth, enc, batch_first=True, bidirectional=True)
-        self.mu, self.sigma = nn.Linear(2 * enc, z), nn.Linear(2 * enc, z)
+        self.enc = nn.LSTM(depth, enc[0], num_layers=len(enc), batch_first=True, bidirectional=True)
+        self.mu, self.sigma = nn.Linear(2 * enc[0], z), nn.Linear(2 * enc[0], z)
         self.dec = nn.LSTM(depth + z, dec[0], num_layers=len(dec), batch_first=True)
         self.out = nn.Linear(dec[-1], depth)
         self.depth = depth
@@ -42,7 +43,7 @@ class PlainVAE(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         onehot = nn.functional.one_hot(x, self.depth).float()
         _, (h, _) = self.enc(onehot)
-        e = torch.cat([h[0], h[1]], -1)
+        e = torch.cat([h[-2], h[-1]], -1)
         mu, sigma = self.mu(e), nn.functional.softplus(self.sigma(e))
         z = mu + sigma * torch.randn_like(mu)
         inp = torch.cat([nn.functional.pad(onehot[:, :-1], (0, 0, 1, 0)),
@@ -73,7 +74,7 @@ def run_case(name: str, steps: int, device: torch.device, bf16: bool) -> tuple[f
     gen = torch.Generator(device=device).manual_seed(0)
     ours = _time(lambda: train_step(model, opt, x, 1000, model.config.hparams, gen, bf16=bf16), steps, device)
     h = model.config.hparams
-    plain = PlainVAE(90, h["enc_rnn_size"][0], list(h["dec_rnn_size"]), h["z_size"]).to(device)
+    plain = PlainVAE(90, list(h["enc_rnn_size"]), list(h["dec_rnn_size"]), h["z_size"]).to(device)
     popt = torch.optim.Adam(plain.parameters(), lr=1e-3)
 
     def plain_step() -> None:

@@ -91,6 +91,35 @@ def cmd_import_magenta(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train a MusicVAE config on prepared shards with Ray Train (DDP across workers), or evaluate a
+    run dir (--mode eval). Running the same command again resumes from the newest checkpoint."""
+    from raymvae.runtime import init_ray
+    from raymvae.train.loop import eval_summary
+
+    if args.mode == "eval":
+        from raymvae.train.trainer import evaluate_run
+
+        m = evaluate_run(args.config, args.examples, args.run_dir, hparams=args.hparams, seed=args.seed)
+        print(f"eval at step {m['step']}: {eval_summary(m)}")
+        print(f"  written to {args.run_dir}/eval_latest.json")
+        return 0
+    from raymvae.train.tracking import wandb_mode
+    from raymvae.train.trainer import fit
+
+    init_ray(args.address)
+    metrics = fit(args.config, args.examples, args.run_dir, hparams=args.hparams, num_steps=args.num_steps,
+                  num_workers=args.num_workers, use_gpu=args.use_gpu, max_failures=args.max_failures,
+                  checkpoint_every=args.checkpoint_every, keep_checkpoints=args.keep_checkpoints,
+                  eval_every=args.eval_every, eval_batches=args.eval_batches, log_every=args.log_every,
+                  seed=args.seed, bf16=args.bf16, wandb=wandb_mode(args.wandb), cap=args.max_windows_per_file)
+    print(f"trained {args.config} to step {metrics.get('step')} in {args.run_dir}")
+    if "metrics/accuracy" in metrics:
+        print(f"  eval: {eval_summary(metrics)}")
+    print(f"  model export: {args.run_dir}/export (use with generate / serve)")
+    return 0
+
+
 def cmd_configs(_args: argparse.Namespace) -> int:
     """List the Magenta config presets."""
     from raymvae.config import config_names, load_config
@@ -153,6 +182,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hparams", default=None, help="Magenta-style overrides, e.g. 'enc_rnn_size=[512]'")
     p.add_argument("--output", required=True, help="run dir to create (its export/ folder holds the model)")
     p.set_defaults(func=cmd_import_magenta)
+
+    p = sub.add_parser("train", help="train (or evaluate) a model on shards with Ray Train",
+                       description=cmd_train.__doc__)
+    p.add_argument("--config", required=True, help="Magenta config name, e.g. cat-mel_2bar_small")
+    p.add_argument("--examples", "--examples_path", dest="examples", required=True,
+                   help="shards folder written by `raymvae prepare` (local or s3://)")
+    p.add_argument("--run-dir", "--run_dir", dest="run_dir", required=True,
+                   help="where checkpoints, eval JSON, W&B runs and the model export go (local or s3://)")
+    p.add_argument("--hparams", default=None, help="Magenta-style overrides, e.g. 'batch_size=64,free_bits=48'")
+    p.add_argument("--mode", choices=["train", "eval"], default="train", help="train (default) or eval")
+    p.add_argument("--num-steps", "--num_steps", dest="num_steps", type=int, default=200_000,
+                   help="train until this global step (default 200000, as Magenta)")
+    p.add_argument("--num-workers", type=int, default=1,
+                   help="Ray Train workers (DDP); 0 runs in this process (local mode). Default 1")
+    p.add_argument("--use-gpu", action="store_true", help="one GPU per worker")
+    p.add_argument("--bf16", action="store_true", help="bf16 autocast on GPU")
+    p.add_argument("--checkpoint-every", type=int, default=1000, help="steps between checkpoints (default 1000)")
+    p.add_argument("--keep-checkpoints", type=int, default=3, help="checkpoints kept (default 3)")
+    p.add_argument("--eval-every", type=int, default=0, help="evaluate every N steps (default: only at the end)")
+    p.add_argument("--eval-batches", type=int, default=0, help="cap eval at N batches (default: all)")
+    p.add_argument("--log-every", type=int, default=100, help="steps between metric logs (default 100)")
+    p.add_argument("--max-windows-per-file", type=int, default=None,
+                   help="windows drawn per file each epoch (default: the config's, 5 for Magenta's)")
+    p.add_argument("--max-failures", type=int, default=3, help="worker-group restarts allowed (default 3)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--wandb", choices=["online", "offline", "disabled"], default=None,
+                   help="W&B mode (default: WANDB_MODE, else online with WANDB_API_KEY, else offline)")
+    p.add_argument("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS or a local Ray)")
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("configs", help="list the Magenta config presets", description=cmd_configs.__doc__)
     p.set_defaults(func=cmd_configs)

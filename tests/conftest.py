@@ -17,3 +17,24 @@ def ray_session():
     init_ray()
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def folk_dir(ray_session, tmp_path_factory):
+    """Real melodies: the first 24 pieces of the embedded corpus, exported in parallel by Ray."""
+    from raymvae.corpus import export_pieces
+
+    out = tmp_path_factory.mktemp("folk")
+    report = export_pieces("folk", out, limit=24)
+    assert len(report.written) == 24 and all(p.exists() for p in report.written)
+    return out
+
+
+@pytest.fixture(scope="session")
+def mel_shards(folk_dir, tmp_path_factory):
+    """cat-mel_2bar_small shards of the real melodies (20% eval)."""
+    from raymvae.data import prepare
+
+    out = tmp_path_factory.mktemp("mel_shards") / "mel"
+    prepare("cat-mel_2bar_small", [str(folk_dir)], str(out), eval_fraction=0.2)
+    return out

@@ -17,23 +17,20 @@ pytestmark = pytest.mark.ray
 CONFIG = "cat-mel_2bar_small"
 
 
-@pytest.fixture(scope="module")
-def folk_dir(ray_session, tmp_path_factory):
-    """Real melodies: the first pieces of the embedded corpus, exported in parallel by Ray."""
+def test_corpus_export_runs_in_parallel_and_is_cached(folk_dir):
     from raymvae.corpus import export_pieces
 
-    out = tmp_path_factory.mktemp("folk")
-    report = export_pieces("folk", out, limit=12)
-    assert len(report.written) == 12 and all(p.exists() for p in report.written)
-    assert sorted(out.rglob("*.mid")) == sorted(report.written)
-    return out
+    written = sorted(folk_dir.rglob("*.mid"))
+    assert len(written) == 24
+    again = export_pieces("folk", folk_dir, limit=24)
+    assert sorted(again.written) == written
 
 
 @pytest.fixture(scope="module")
 def corpus(folk_dir, tmp_path_factory):
     """The real melodies plus a file of each failure kind."""
     root = tmp_path_factory.mktemp("mixed")
-    for p in folk_dir.rglob("*.mid"):
+    for p in sorted(folk_dir.rglob("*.mid"))[:12]:
         (root / p.name).write_bytes(p.read_bytes())
     (root / "bad").mkdir()
     (root / "bad" / "garbage.mid").write_bytes(b"this is not a MIDI file at all")
@@ -82,6 +79,10 @@ def test_windows_match_the_converter_and_splits_are_disjoint(corpus, shards):
         got = np.concatenate([train[train_src == src], evalw[eval_src == src]])
         assert sorted(map(tuple, got.tolist())) == sorted(map(tuple, expected.tolist()))
     assert train.dtype == np.int16 and train.max() < 90
+    for split in ("train", "eval"):
+        t = pq.read_table(f"{shards.output}/{split}").to_pandas()
+        for _, g in t.groupby("file_id"):
+            assert sorted(g["file_position"]) == list(range(len(g))) and (g["file_windows"] == len(g)).all()
 
 
 def test_cap_is_deterministic_and_refuses_existing_output(corpus, shards, tmp_path):

@@ -143,21 +143,36 @@ def _encode_ns_batch(batch: dict[str, np.ndarray], config: dict, eval_fraction: 
     return _encode_rows(items, config, "tfrecord", eval_fraction, cap)
 
 
+def file_id(key: str) -> int:
+    """A stable signed 64-bit id of a file key (an integer column trains can group by)."""
+    return int.from_bytes(hashlib.sha1(key.encode("utf-8")).digest()[:8], "big", signed=True)
+
+
 def _explode(batch: pa.Table, split: str, shape: tuple[int, ...], dtype: str) -> pa.Table:
-    """Per-file rows of one split -> one row per window (flat class indices, source, window index)."""
+    """Per-file rows of one split -> one row per window.
+
+    Columns: flat class indices, source, window index in the file, and for
+    per-epoch sampling a file id, the file's window count and the row's
+    position among them.
+    """
     batch = batch.filter(pa.compute.and_(pa.compute.equal(batch["split"], split),
                                          pa.compute.greater(batch["windows"], 0)))
     width = int(np.prod(shape))
     data = [np.frombuffer(b, dtype) for b in batch["data"].to_pylist()]
     flat = np.concatenate(data) if data else np.zeros(0, dtype)
-    counts = batch["windows"].to_numpy()
+    counts = batch["windows"].to_numpy().astype(np.int64)
     index = np.concatenate([np.frombuffer(b, np.int32) for b in batch["index"].to_pylist()]) \
         if len(batch) else np.zeros(0, np.int32)
+    ids = np.array([file_id(k) for k in batch["key"].to_pylist()], np.int64)
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
     return pa.table({
         "windows": pa.FixedSizeListArray.from_arrays(pa.array(flat), width),
         "source": pa.array(np.repeat(np.asarray(batch["source"].to_pylist(), dtype=object), counts),
                            pa.string()),
         "window_index": pa.array(index, pa.int32()),
+        "file_id": pa.array(np.repeat(ids, counts), pa.int64()),
+        "file_windows": pa.array(np.repeat(counts, counts).astype(np.int32), pa.int32()),
+        "file_position": pa.array((np.arange(len(index)) - starts).astype(np.int32), pa.int32()),
     })
 
 
@@ -313,7 +328,10 @@ def _manifest(cfg: Config, conv, inputs: list[str], sources: list[Source], table
         "dtype": dtype,
         "columns": {"windows": f"fixed_size_list<{dtype}>[{int(np.prod(shape))}] (row-major {list(shape)})",
                     "source": "input file (TFRecord records as FILE#k)",
-                    "window_index": "index of the window among the file's windows"},
+                    "window_index": "index of the window among the file's windows",
+                    "file_id": "stable int64 id of the file (SHA-1 of its key)",
+                    "file_windows": "windows of this file in this split",
+                    "file_position": "position of the row among them (0..file_windows-1)"},
         "inputs": list(inputs),
         "eval_fraction": eval_fraction,
         "max_windows_per_file": cap,

@@ -82,8 +82,14 @@ def read_windows(shards: str, split: str = "train", config: str | Config | None 
     return windows, np.asarray(table["source"].to_pylist(), dtype=object)
 
 
+TRAIN_COLUMNS = ["windows", "file_id", "file_windows", "file_position"]
+
+
 def read_dataset(shards: str, config: str | Config, split: str = "train"):
-    """A split as a Ray Dataset with columns ``windows`` ([*shape] arrays) and ``source``."""
+    """A split as a Ray Dataset: ``windows`` ([*shape] arrays) plus the per-file columns training samples by.
+
+    No string columns, so ``iter_torch_batches`` works on it directly.
+    """
     import ray.data
 
     manifest = read_manifest(shards)
@@ -94,7 +100,12 @@ def read_dataset(shards: str, config: str | Config, split: str = "train"):
 
     def reshape(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         w = np.stack(batch["windows"]) if batch["windows"].dtype == object else batch["windows"]
-        return {"windows": w.astype(dtype).reshape((-1,) + shape), "source": batch["source"]}
+        return {"windows": w.astype(dtype).reshape((-1,) + shape), "file_id": batch["file_id"],
+                "file_windows": batch["file_windows"], "file_position": batch["file_position"]}
 
-    ds = ray.data.read_parquet(path, filesystem=fs).select_columns(["windows", "source"])
+    missing = set(TRAIN_COLUMNS) - set(pads.dataset(path, filesystem=fs, format="parquet").schema.names)
+    if missing:
+        raise ShardMismatchError(f"{shards}/{split} lacks columns {sorted(missing)}: it was written by an older "
+                                 f"raymvae; run `raymvae prepare --overwrite` again")
+    ds = ray.data.read_parquet(path, filesystem=fs).select_columns(TRAIN_COLUMNS)
     return ds.map_batches(reshape, batch_format="numpy")

@@ -1,0 +1,1 @@
+"""Ray Train: the shared training loop, checkpoints, evaluation, W&B."""

@@ -1,0 +1,214 @@
+"""The training loop every worker runs (Ray Train worker, local mode, or a Tune trial).
+
+It resumes from the run dir's newest checkpoint (or starts from its model
+export, e.g. an imported Magenta checkpoint, with a fresh optimizer), draws
+each epoch's windows afresh, trains with Magenta's step, checkpoints every N
+steps, evaluates on rank 0, logs to W&B, and exports the model at the end.
+How batches arrive and where metrics go is given by a ``Worker``, so Ray
+Train and Ray Tune share this one loop.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+
+from raymvae.config import Config
+from raymvae.data.inputs import filesystem_for
+from raymvae.model import build
+from raymvae.model.evaluate import evaluate
+from raymvae.model.training import make_optimizer, train_step, unwrap
+from raymvae.music import converter_for
+from raymvae.train import checkpoints
+from raymvae.train.sampling import Rebatcher, augment, keep_mask
+from raymvae.train.tracking import Tracker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Worker:
+    """Where this copy of the loop runs and how it talks to the outside."""
+
+    rank: int
+    world: int
+    device: torch.device
+    report: Callable[[dict[str, Any]], None]
+    train_batches: Callable[[], Iterator[dict[str, np.ndarray]]]
+    eval_batches: Callable[[], Iterator[dict[str, np.ndarray]]] | None = None
+    wrap_model: Callable[[torch.nn.Module], torch.nn.Module] = lambda m: m
+
+
+DEFAULTS = dict(num_steps=1000, checkpoint_every=500, keep_checkpoints=3, eval_every=0, eval_batches=0,
+                log_every=50, seed=0, bf16=False, wandb="offline", wandb_group=None, run_name=None,
+                cap=None, init_from_export=True)
+
+
+def _all_true(flag: bool, worker: Worker) -> bool:
+    """True on every worker only if ``flag`` is true on all of them (keeps DDP steps in lockstep)."""
+    if worker.world == 1:
+        return flag
+    import torch.distributed as dist
+
+    t = torch.tensor([1 if flag else 0], device=worker.device)
+    dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    return bool(t.item())
+
+
+def _epoch_batches(worker: Worker, epoch: int, settings: dict, cfg: Config, batch_size: int
+                   ) -> Iterator[torch.Tensor]:
+    conv = converter_for(cfg)
+    classes = conv.num_classes if conv.family == "melody" else getattr(conv, "melody", conv).num_classes
+    rng = np.random.default_rng([settings["seed"], epoch, worker.rank])
+    rebatch = Rebatcher(batch_size)
+    for b in worker.train_batches():
+        keep = keep_mask(b["file_id"], b["file_windows"], b["file_position"], settings["cap"], settings["seed"],
+                         epoch)
+        windows = augment(np.asarray(b["windows"])[keep], conv.family, tuple(conv.transpose_range), classes, rng)
+        for batch in rebatch.push(windows):
+            yield torch.from_numpy(batch.astype(np.int64))
+
+
+def _eval(model, worker: Worker, settings: dict, step: int, generator: torch.Generator) -> dict[str, Any]:
+    limit = settings["eval_batches"]
+
+    def batches():
+        for i, b in enumerate(worker.eval_batches()):
+            if limit and i >= limit:
+                return
+            yield torch.from_numpy(np.asarray(b["windows"]).astype(np.int64)).to(worker.device)
+    return evaluate(unwrap(model), batches(), step, generator)
+
+
+def write_json(run_dir: str, name: str, data: dict[str, Any]) -> None:
+    """Write a JSON file into the run dir (local or object storage) through a temporary name."""
+    fs, path, _ = filesystem_for(run_dir)
+    target = f"{path}/{name}"
+    fs.create_dir(target.rsplit("/", 1)[0], recursive=True)
+    tmp = f"{target}.tmp"
+    with fs.open_output_stream(tmp) as f:
+        f.write(json.dumps(data, indent=2).encode())
+    fs.move(tmp, target)
+
+
+def eval_summary(m: dict[str, Any]) -> str:
+    """One line: losses, both accuracies and the no-event baseline."""
+    return (f"r_loss {m['losses/r_loss']:.2f}  kl_bits {m['losses/kl_bits']:.1f}  elbo {m['losses/elbo']:.2f}  "
+            f"accuracy {m['metrics/accuracy']:.4f} (sampled {m['metrics/sampled_accuracy']:.4f}; "
+            f"always-no-event baseline {m['metrics/no_event_baseline_accuracy']:.4f})")
+
+
+def run_training(settings: dict[str, Any], worker: Worker) -> dict[str, Any]:
+    """Train until ``num_steps``; returns the last metrics (eval metrics on rank 0 when there is an eval set)."""
+    from raymvae.export import export_info, load_export, save_export
+
+    settings = {**DEFAULTS, **settings}
+    cfg = Config.from_dict(settings["config"])
+    hp = cfg.hparams
+    run_dir = settings["run_dir"]
+    if settings["cap"] is None:
+        settings["cap"] = cfg.converter.get("max_windows_per_file")
+    torch.manual_seed(settings["seed"] + worker.rank)
+    model = build(cfg)
+    state = checkpoints.load_latest(run_dir)
+    step, epoch = 0, 0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        step, epoch = int(state["step"]), int(state["epoch"])
+        log.info("resuming from step %d (epoch %d) in %s", step, epoch, run_dir)
+    elif settings["init_from_export"]:
+        try:
+            info = export_info(run_dir)
+        except FileNotFoundError:
+            info = None
+        if info is not None:
+            if info["config"]["model"] != cfg.model or info["config"]["converter"]["family"] != \
+                    cfg.converter["family"]:
+                raise ValueError(f"{run_dir} holds a {info['config']['name']} model; cannot train it as {cfg.name}")
+            model.load_state_dict(load_export(run_dir)[0].state_dict())
+            log.info("starting from the model export in %s (fresh optimizer)", run_dir)
+    model.to(worker.device)
+    optimizer = make_optimizer(model, hp)
+    generator = torch.Generator(device=worker.device).manual_seed(settings["seed"] * 1000 + worker.rank)
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])
+        rng = state["rng"]
+        torch.set_rng_state(rng["torch"])
+        if worker.rank < len(rng["generators"]):
+            generator.set_state(rng["generators"][worker.rank])
+    if worker.rank == 0:
+        write_json(run_dir, f"starts/{time.strftime('%Y%m%dT%H%M%S')}-{time.time_ns() % 10**9:09d}.json",
+                   {"resumed_from_step": step if state is not None else None, "workers": worker.world,
+                    "device": str(worker.device)})
+    model = worker.wrap_model(model)
+    tracker = Tracker(worker.rank == 0, settings["wandb"], run_dir, settings["run_name"] or cfg.name,
+                      {**cfg.to_dict(), "num_workers": worker.world}, group=settings["wandb_group"])
+    batch_size = int(hp["batch_size"])
+    last: dict[str, Any] = {}
+    t0, seen_at_t0 = time.perf_counter(), step
+
+    def save() -> None:
+        gens = [generator.get_state()]
+        if worker.rank == 0:
+            checkpoints.save_checkpoint(run_dir, step, {
+                "model": unwrap(model).state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                "epoch": epoch, "config": cfg.to_dict(), "rng": {"torch": torch.get_rng_state(), "generators": gens},
+            }, settings["keep_checkpoints"])
+
+    def do_eval() -> dict[str, Any]:
+        if worker.rank != 0 or worker.eval_batches is None:
+            return {}
+        m = _eval(model, worker, settings, step, generator)
+        write_json(run_dir, f"eval/step_{step:09d}.json", {"step": step, **m})
+        log.info("eval at step %d: %s", step, eval_summary(m))
+        tracker.log({f"eval/{k}": v for k, v in m.items()}, step)
+        return m
+
+    while step < settings["num_steps"]:
+        produced = 0
+        batches = _epoch_batches(worker, epoch, settings, cfg, batch_size)
+        while step < settings["num_steps"]:
+            batch = next(batches, None)
+            if not _all_true(batch is not None, worker):
+                break
+            produced += 1
+            stats = train_step(model, optimizer, batch.to(worker.device), step, hp, generator, settings["bf16"])
+            step += 1
+            if step % settings["log_every"] == 0 or step == settings["num_steps"]:
+                rate = (step - seen_at_t0) * batch_size * worker.world / max(time.perf_counter() - t0, 1e-9)
+                last = {k: float(v) for k, v in stats.items()}
+                last.update(step=step, epoch=epoch, examples_per_s=rate)
+                tracker.log(last, step)
+                if worker.rank == 0:
+                    log.info("step %d  loss %.3f  r_loss %.3f  kl_bits %.2f  beta %.4f  lr %.2e  %.0f ex/s", step,
+                             last["loss"], last["losses/r_loss"], last["losses/kl_bits"], last["losses/kl_beta"],
+                             last["learning_rate"], rate)
+                worker.report(dict(last))
+            if settings["checkpoint_every"] and step % settings["checkpoint_every"] == 0:
+                save()
+            if settings["eval_every"] and step % settings["eval_every"] == 0 and step < settings["num_steps"]:
+                m = do_eval()
+                worker.report({**last, **m, "step": step})
+        if produced == 0 and step < settings["num_steps"]:
+            raise ValueError(f"the training split gives no batch of {batch_size} windows in an epoch; "
+                             f"lower it with --hparams batch_size=N or add data")
+        if step < settings["num_steps"]:
+            epoch += 1
+    if not settings["checkpoint_every"] or step % settings["checkpoint_every"]:
+        save()
+    final = do_eval()
+    if worker.rank == 0:
+        save_export(run_dir, unwrap(model), step, {"source": "raymvae train"})
+        if final:
+            write_json(run_dir, "eval_latest.json", {"step": step, **final})
+    result = {**last, **final, "step": step}
+    worker.report({k: v for k, v in result.items() if isinstance(v, (int, float)) and not
+                   (isinstance(v, float) and math.isnan(v))})
+    tracker.finish()
+    return result

@@ -1,0 +1,82 @@
+"""Per-epoch drawing of training windows: a fresh per-file cap and transposition every epoch.
+
+Magenta draws each file's (up to 5) windows and its transposition once and
+then caches them, so a small corpus is memorised. Here each epoch keeps, for
+every file, ``cap`` windows chosen by a generator seeded with (seed, epoch,
+file id) (stateless, so every worker agrees without talking), and transposes
+each kept melody window by a random amount that keeps its notes in range.
+Pure numpy; no Ray.
+"""
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+_U64 = (1 << 64) - 1
+
+
+def keep_mask(file_id: np.ndarray, file_windows: np.ndarray, file_position: np.ndarray, cap: int | None,
+              seed: int, epoch: int) -> np.ndarray:
+    """Which rows an epoch keeps: all windows of files with <= cap, else cap drawn per (seed, epoch, file)."""
+    keep = np.ones(len(file_id), bool)
+    if not cap:
+        return keep
+    big = file_windows > cap
+    for fid in np.unique(file_id[big]):
+        rows = np.flatnonzero(file_id == fid)
+        n = int(file_windows[rows[0]])
+        rng = np.random.default_rng([seed & _U64, epoch, int(fid) & _U64])
+        chosen = rng.choice(n, cap, replace=False)
+        keep[rows] = np.isin(file_position[rows], chosen)
+    return keep
+
+
+def transpose(windows: np.ndarray, lo: int, hi: int, num_classes: int, rng: np.random.Generator) -> np.ndarray:
+    """Shift the pitch classes (>= 2) of melody windows [N, T] (or [N, T, k] columns) by a random
+    amount in [lo, hi] per row, narrowed per row so that every note stays within the class range."""
+    if lo == 0 and hi == 0:
+        return windows
+    w = windows.astype(np.int64)
+    flat = w.reshape(len(w), -1)
+    is_pitch = flat >= 2
+    top = np.where(is_pitch, flat, -1).max(1)
+    bottom = np.where(is_pitch, flat, num_classes).min(1)
+    has = is_pitch.any(1)
+    low = np.where(has, np.maximum(lo, 2 - bottom), lo)
+    high = np.where(has, np.minimum(hi, num_classes - 1 - top), hi)
+    shift = rng.integers(low, high + 1)
+    out = np.where(is_pitch, flat + shift[:, None], flat)
+    return out.reshape(w.shape).astype(windows.dtype)
+
+
+def augment(windows: np.ndarray, family: str, transpose_range: tuple[int, int], num_classes: int,
+            rng: np.random.Generator) -> np.ndarray:
+    """Transposition per config: melodies, and the melody + bass columns of trios (drums never)."""
+    lo, hi = transpose_range
+    if family == "melody":
+        return transpose(windows, lo, hi, num_classes, rng)
+    if family == "trio":
+        out = windows.copy()
+        out[..., :2] = transpose(windows[..., :2], lo, hi, num_classes, rng)
+        return out
+    return windows
+
+
+class Rebatcher:
+    """Collects filtered rows into fixed-size batches (filtering leaves ragged ones)."""
+
+    def __init__(self, batch_size: int):
+        self.batch_size = batch_size
+        self._parts: list[np.ndarray] = []
+        self._rows = 0
+
+    def push(self, rows: np.ndarray) -> Iterator[np.ndarray]:
+        if len(rows):
+            self._parts.append(rows)
+            self._rows += len(rows)
+        while self._rows >= self.batch_size:
+            allrows = np.concatenate(self._parts)
+            yield allrows[:self.batch_size]
+            rest = allrows[self.batch_size:]
+            self._parts, self._rows = ([rest] if len(rest) else []), len(rest)

@@ -1,0 +1,49 @@
+"""Per-epoch window drawing and transposition (no Ray)."""
+from __future__ import annotations
+
+import numpy as np
+
+from raymvae.train.sampling import Rebatcher, augment, keep_mask, transpose
+
+
+def _rows(counts):
+    fid = np.concatenate([np.full(n, i, np.int64) for i, n in enumerate(counts)])
+    nw = np.concatenate([np.full(n, n, np.int32) for n in counts])
+    pos = np.concatenate([np.arange(n, dtype=np.int32) for n in counts])
+    return fid, nw, pos
+
+
+def test_cap_is_per_file_fresh_each_epoch_and_consistent_across_batches():
+    fid, nw, pos = _rows([3, 12, 40])
+    m0 = keep_mask(fid, nw, pos, 5, seed=1, epoch=0)
+    m1 = keep_mask(fid, nw, pos, 5, seed=1, epoch=1)
+    for f, n in enumerate([3, 12, 40]):
+        assert m0[fid == f].sum() == min(n, 5) and m1[fid == f].sum() == min(n, 5)
+    assert not np.array_equal(m0, m1)
+    order = np.random.default_rng(0).permutation(len(fid))  # any split into batches agrees
+    parts = [keep_mask(fid[idx], nw[idx], pos[idx], 5, 1, 0) for idx in np.array_split(order, 7)]
+    assert np.array_equal(np.concatenate(parts), m0[np.concatenate(np.array_split(order, 7))])
+    assert keep_mask(fid, nw, pos, None, 1, 0).all()
+
+
+def test_transposition_keeps_notes_in_range_and_varies():
+    rng = np.random.default_rng(0)
+    w = np.array([[0, 2, 1, 0], [89, 0, 50, 1], [0, 0, 0, 0]], np.int16)
+    seen = set()
+    for _ in range(200):
+        t = transpose(w, -5, 5, 90, rng)
+        assert t.dtype == w.dtype and t[(w < 2)].tolist() == w[(w < 2)].tolist()
+        assert t[0, 1] >= 2 and t[1, 0] <= 89
+        assert t[1, 0] - w[1, 0] == t[1, 2] - w[1, 2]   # one shift per window
+        seen.add(int(t[1, 2] - w[1, 2]))
+    assert seen == set(range(-5, 1))                   # 89 can only go down
+    trio = np.stack([w, w, np.full_like(w, 300)], -1)
+    out = augment(trio, "trio", (-3, 3), 90, rng)
+    assert (out[..., 2] == 300).all()
+    assert augment(w, "drums", (-3, 3), 90, rng) is w
+
+
+def test_rebatcher_makes_full_batches():
+    r = Rebatcher(4)
+    out = list(r.push(np.arange(3))) + list(r.push(np.arange(3, 10)))
+    assert [b.tolist() for b in out] == [[0, 1, 2, 3], [4, 5, 6, 7]]
