@@ -120,6 +120,29 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    """Sweep hparams (default: max_beta, free_bits, learning_rate, beta_rate) with Ray Tune; every trial
+    runs the training loop of `raymvae train`, evaluates periodically and gets its own W&B run."""
+    from raymvae.runtime import init_ray
+    from raymvae.train.tracking import wandb_mode
+    from raymvae.tune.sweep import format_table, sweep
+
+    init_ray(args.address)
+    res = sweep(args.config, args.examples, args.output, search=args.search, hparams=args.hparams,
+                num_samples=args.num_samples, num_steps=args.num_steps, eval_every=args.eval_every,
+                scheduler=args.scheduler, search_alg=args.search_alg, max_concurrent=args.max_concurrent,
+                workers_per_trial=args.workers_per_trial, use_gpu=args.use_gpu, metric=args.metric,
+                mode=args.mode, eval_batches=args.eval_batches, wandb=wandb_mode(args.wandb), seed=args.seed)
+    print(f"sweep {res['name']}: {len(res['rows'])} trials, sorted by {res['metric']} ({res['mode']})")
+    print(format_table(res["rows"], res["metric"]))
+    print(f"table: {res['output']}/results.csv (.parquet)")
+    if res["best"] is not None:
+        print(f"best trial {res['best']['trial_id']} exported to {res['output']}/best (use with generate / serve)")
+    print(f"W&B: runs grouped as {res['name']}; offline runs under {res['output']}/trials/*/wandb "
+          f"(wandb sync to upload)")
+    return 0
+
+
 def cmd_configs(_args: argparse.Namespace) -> int:
     """List the Magenta config presets."""
     from raymvae.config import config_names, load_config
@@ -211,6 +234,31 @@ def build_parser() -> argparse.ArgumentParser:
                    help="W&B mode (default: WANDB_MODE, else online with WANDB_API_KEY, else offline)")
     p.add_argument("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS or a local Ray)")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("tune", help="hyperparameter sweep with Ray Tune (W&B run per trial)",
+                       description=cmd_tune.__doc__)
+    p.add_argument("--config", required=True, help="Magenta config name")
+    p.add_argument("--examples", "--examples_path", dest="examples", required=True, help="shards folder")
+    p.add_argument("--output", required=True, help="sweep folder: trials, results.csv/.parquet, best/")
+    p.add_argument("--search", default=None, help="search-space YAML (default configs/tune/default.yaml)")
+    p.add_argument("--hparams", default=None, help="fixed overrides applied before the swept values")
+    p.add_argument("--num-samples", type=int, default=8, help="trials (default 8)")
+    p.add_argument("--num-steps", type=int, default=2000, help="training steps per trial (default 2000)")
+    p.add_argument("--eval-every", type=int, default=None, help="steps between evals/reports (default num_steps/10)")
+    p.add_argument("--eval-batches", type=int, default=0, help="cap each eval at N batches (default all)")
+    p.add_argument("--scheduler", choices=["asha", "none"], default="asha", help="early stopping (default asha)")
+    p.add_argument("--search-alg", choices=["random", "optuna"], default="random", help="default random")
+    p.add_argument("--max-concurrent", type=int, default=1, help="trials at once (default 1)")
+    p.add_argument("--workers-per-trial", type=int, default=0,
+                   help="0: trials train in their own process (small machines); N>0: each trial drives a "
+                        "TorchTrainer with N workers (clusters)")
+    p.add_argument("--use-gpu", action="store_true", help="a GPU per trial (or per Train worker)")
+    p.add_argument("--metric", default="losses/elbo", help="eval metric to optimise (default losses/elbo)")
+    p.add_argument("--mode", choices=["min", "max"], default="max", help="default max")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--wandb", choices=["online", "offline", "disabled"], default=None, help="W&B mode")
+    p.add_argument("--address", default=None, help="Ray cluster address")
+    p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("configs", help="list the Magenta config presets", description=cmd_configs.__doc__)
     p.set_defaults(func=cmd_configs)

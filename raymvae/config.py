@@ -33,13 +33,13 @@ class Config:
         return cls(d["name"], dict(d["converter"]), dict(d["model"]), dict(d.get("hparams", {})))
 
 
-def _preset_dir() -> Path:
+def preset_dir() -> Path:
     return Path(os.environ.get("RAYMVAE_CONFIG_DIR", Path(__file__).resolve().parents[1] / "configs"))
 
 
 def config_names() -> list[str]:
     """Every preset config name, sorted."""
-    return sorted(p.name[:-5] for p in _preset_dir().iterdir() if p.name.endswith(".yaml"))
+    return sorted(p.name[:-5] for p in preset_dir().iterdir() if p.name.endswith(".yaml"))
 
 
 def load_config(name_or_path: str | Path | Config | dict, hparams: str | dict | None = None) -> Config:
@@ -54,7 +54,7 @@ def load_config(name_or_path: str | Path | Config | dict, hparams: str | dict | 
         if text.endswith((".yaml", ".yml")) and path.exists():
             cfg = Config.from_dict(yaml.safe_load(path.read_text()))
         else:
-            res = _preset_dir() / f"{text}.yaml"
+            res = preset_dir() / f"{text}.yaml"
             if not res.is_file():
                 raise ValueError(f"unknown config {text!r}; known configs: {', '.join(config_names())}")
             cfg = Config.from_dict(yaml.safe_load(res.read_text()))

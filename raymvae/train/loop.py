@@ -47,7 +47,7 @@ class Worker:
 
 DEFAULTS = dict(num_steps=1000, checkpoint_every=500, keep_checkpoints=3, eval_every=0, eval_batches=0,
                 log_every=50, seed=0, bf16=False, wandb="offline", wandb_group=None, run_name=None,
-                cap=None, init_from_export=True)
+                cap=None, init_from_export=True, wandb_extra=None)
 
 
 def _all_true(flag: bool, worker: Worker) -> bool:
@@ -148,7 +148,8 @@ def run_training(settings: dict[str, Any], worker: Worker) -> dict[str, Any]:
                     "device": str(worker.device)})
     model = worker.wrap_model(model)
     tracker = Tracker(worker.rank == 0, settings["wandb"], run_dir, settings["run_name"] or cfg.name,
-                      {**cfg.to_dict(), "num_workers": worker.world}, group=settings["wandb_group"])
+                      {**cfg.to_dict(), **(settings["wandb_extra"] or {}), "num_workers": worker.world},
+                      group=settings["wandb_group"])
     batch_size = int(hp["batch_size"])
     last: dict[str, Any] = {}
     t0, seen_at_t0 = time.perf_counter(), step
@@ -206,7 +207,7 @@ def run_training(settings: dict[str, Any], worker: Worker) -> dict[str, Any]:
     if worker.rank == 0:
         save_export(run_dir, unwrap(model), step, {"source": "raymvae train"})
         if final:
-            write_json(run_dir, "eval_latest.json", {"step": step, **final})
+            write_json(run_dir, "eval_latest.json", {"step": step, **final, "train": last})
     result = {**last, **final, "step": step}
     worker.report({k: v for k, v in result.items() if isinstance(v, (int, float)) and not
                    (isinstance(v, float) and math.isnan(v))})

@@ -58,8 +58,12 @@ def _train_loop_per_worker(settings: dict[str, Any]) -> None:
 
 def fit(config: str | Config, shards: str, run_dir: str, *, hparams: str | dict | None = None,
         num_steps: int = 1000, num_workers: int = 1, use_gpu: bool = False, max_failures: int = 3,
-        **settings: Any) -> dict[str, Any]:
-    """Train ``config`` on ``shards`` into ``run_dir`` with Ray Train; returns the final metrics."""
+        ray_name: str = "ray", callbacks: list | None = None, **settings: Any) -> dict[str, Any]:
+    """Train ``config`` on ``shards`` into ``run_dir`` with Ray Train; returns the final metrics.
+
+    ``settings`` are the loop's (checkpoint_every, eval_every, wandb, ...);
+    ``callbacks`` go to Ray Train's RunConfig (Tune passes its report callback).
+    """
     import ray
     import ray.train
     from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
@@ -93,7 +97,7 @@ def fit(config: str | Config, shards: str, run_dir: str, *, hparams: str | dict 
         train_loop_config=loop_settings,
         scaling_config=ScalingConfig(num_workers=num_workers, use_gpu=use_gpu,
                                      resources_per_worker=None if use_gpu else {"CPU": per_worker}),
-        run_config=RunConfig(name="ray", storage_path=_storage(run_dir),
+        run_config=RunConfig(name=ray_name, storage_path=_storage(run_dir), callbacks=callbacks,
                              failure_config=FailureConfig(max_failures=max_failures),
                              checkpoint_config=CheckpointConfig(num_to_keep=1)),
         datasets=datasets,

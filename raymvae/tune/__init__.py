@@ -1,0 +1,1 @@
+"""Ray Tune sweeps over MusicVAE hparams, one W&B run per trial."""

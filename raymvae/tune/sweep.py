@@ -1,0 +1,180 @@
+"""``raymvae tune``: a Ray Tune sweep whose trials run the same loop as ``raymvae train``.
+
+Trials are function trainables on one machine (``workers_per_trial=0``; Train
+inside Tune deadlocks on 2 CPUs) or drive a ``TorchTrainer`` each on a
+cluster (Ray 2.60's Train-inside-Tune pattern, metrics forwarded by
+``TuneReportCallback``). Every trial evaluates every ``eval_every`` steps and
+reports only then (so ``--metric`` names an eval metric), and ASHA compares
+trials on them; each trial has
+its own run dir (checkpoints, export) and W&B run, grouped by sweep name.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from raymvae.config import Config, load_config
+from raymvae.tune.space import load_space, to_tune
+
+log = logging.getLogger(__name__)
+
+
+def _trial_settings(base: dict[str, Any], swept: dict[str, Any], run_dir: str, sweep: str, trial: str,
+                    common: dict[str, Any]) -> dict[str, Any]:
+    cfg = load_config(Config.from_dict(base), swept)
+    return {**common, "config": cfg.to_dict(), "run_dir": run_dir, "wandb_group": sweep, "run_name": trial,
+            "wandb_extra": {"swept": swept, **{f"swept/{k}": v for k, v in swept.items()}}}
+
+
+def _function_trial(swept: dict[str, Any], *, base: dict, shards: str, output: str, sweep: str,
+                    common: dict) -> None:
+    """One trial in this worker process: the shared loop, reporting eval results to Tune."""
+    import torch
+    from ray import tune
+
+    from raymvae.data import read_dataset
+    from raymvae.train.loop import Worker, run_training
+
+    trial = tune.get_context().get_trial_id()
+    settings = _trial_settings(base, swept, f"{output}/trials/{trial}", sweep, trial, common)
+    cfg = Config.from_dict(settings["config"])
+    train_ds = read_dataset(shards, cfg, "train").materialize()
+    eval_ds = read_dataset(shards, cfg, "eval").materialize()
+
+    def batches(ds):
+        for b in ds.iter_batches(batch_size=1024, batch_format="numpy"):
+            yield b
+
+    worker = Worker(rank=0, world=1, device=torch.device("cuda" if torch.cuda.is_available() else "cpu"),
+                    report=lambda m: tune.report(m) if "metrics/accuracy" in m else None,  # eval results only
+                    train_batches=lambda: batches(train_ds.randomize_block_order()),
+                    eval_batches=lambda: batches(eval_ds))
+    run_training(settings, worker)
+
+
+def _train_trial(swept: dict[str, Any], *, base: dict, shards: str, output: str, sweep: str,
+                 common: dict, workers: int, use_gpu: bool) -> None:
+    """One trial driving a TorchTrainer (cluster mode): rank-0 reports reach Tune via TuneReportCallback."""
+    from ray import tune
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    from raymvae.train.trainer import fit
+
+    trial = tune.get_context().get_trial_id()
+    settings = _trial_settings(base, swept, f"{output}/trials/{trial}", sweep, trial, common)
+    fit(Config.from_dict(settings.pop("config")), shards, settings.pop("run_dir"), num_workers=workers,
+        use_gpu=use_gpu, ray_name=f"train-{trial}", callbacks=[TuneReportCallback()], **settings)
+
+
+def _searcher(name: str, metric: str, mode: str):
+    if name == "random":
+        return None
+    if name == "optuna":
+        from ray.tune.search.optuna import OptunaSearch
+
+        return OptunaSearch(metric=metric, mode=mode)
+    raise ValueError(f"unknown search algorithm {name!r} (random, optuna)")
+
+
+def sweep(config: str, shards: str, output: str, *, search: str | None = None, hparams: str | dict | None = None,
+          num_samples: int = 8, num_steps: int = 2000, eval_every: int | None = None, scheduler: str = "asha",
+          search_alg: str = "random", max_concurrent: int = 1, workers_per_trial: int = 0, use_gpu: bool = False,
+          metric: str = "losses/elbo", mode: str = "max", eval_batches: int = 0, wandb: str = "offline",
+          seed: int = 0) -> dict[str, Any]:
+    """Run the sweep; write ``results.csv`` / ``.parquet`` sorted by the metric and export the best trial."""
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+
+    from raymvae.data import read_manifest
+    from raymvae.data.shards import check_compatible
+
+    base = load_config(config, hparams)
+    check_compatible(read_manifest(shards), base)
+    space = load_space(search, base.hparams)
+    out = Path(output).expanduser().resolve()
+    if (out / "results.csv").exists():
+        raise FileExistsError(f"{out} already holds a finished sweep; choose another --output")
+    out.mkdir(parents=True, exist_ok=True)
+    eval_every = eval_every or max(1, num_steps // 10)
+    name = f"{base.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    common = dict(num_steps=num_steps, eval_every=eval_every, eval_batches=eval_batches, log_every=eval_every,
+                  checkpoint_every=eval_every, keep_checkpoints=1, wandb=wandb, seed=seed)
+    kwargs = dict(base=base.to_dict(), shards=shards, output=str(out), sweep=name, common=common)
+    if workers_per_trial > 0:
+        trainable = tune.with_resources(tune.with_parameters(_train_trial, workers=workers_per_trial,
+                                                             use_gpu=use_gpu, **kwargs), {"cpu": 0.1})
+    else:
+        trainable = tune.with_resources(tune.with_parameters(_function_trial, **kwargs),
+                                        {"cpu": 1, "gpu": 1 if use_gpu else 0})
+    evals = -(-num_steps // eval_every)
+    sched = ASHAScheduler(max_t=evals + 1, grace_period=1, reduction_factor=2) if scheduler == "asha" else None
+    if scheduler not in ("asha", "none"):
+        raise ValueError(f"unknown scheduler {scheduler!r} (asha, none)")
+    tuner = tune.Tuner(
+        trainable, param_space=to_tune(space),
+        tune_config=tune.TuneConfig(metric=metric, mode=mode, num_samples=num_samples, scheduler=sched,
+                                    search_alg=_searcher(search_alg, metric, mode),
+                                    max_concurrent_trials=max_concurrent),
+        run_config=tune.RunConfig(name="tune", storage_path=str(out)),
+    )
+    log.info("sweep %s: %d trials of %s over %s, %d steps each, metric %s (%s)", name, num_samples, base.name,
+             ", ".join(space), num_steps, metric, mode)
+    grid = tuner.fit()
+    rows = []
+    for result in grid:
+        trial = Path(result.path).name if result.path else ""
+        trial_id = (result.metrics or {}).get("trial_id", trial)
+        metrics = result.metrics or {}
+        rows.append({"trial_id": trial_id,
+                     **{f"swept/{k}": result.config.get(k) for k in space},
+                     "status": "error" if result.error else "ok",
+                     "iterations": metrics.get("training_iteration", 0),
+                     "stopped_early": bool(metrics.get("training_iteration", 0) < evals and not result.error),
+                     "step": metrics.get("step"),
+                     **{k: metrics.get(k) for k in ("losses/elbo", "losses/r_loss", "losses/kl_bits",
+                                                     "metrics/accuracy", "metrics/sampled_accuracy",
+                                                     "metrics/no_event_baseline_accuracy", metric)},
+                     "run_dir": str(out / "trials" / trial_id)})
+    rows.sort(key=lambda r: (r[metric] is None, -(r[metric] or 0) if mode == "max" else (r[metric] or 0)))
+    table = pa.Table.from_pylist(rows)
+    pq.write_table(table, out / "results.parquet")
+    table.to_pandas().to_csv(out / "results.csv", index=False)
+    best = next((r for r in rows if r[metric] is not None and not r["stopped_early"]), rows[0] if rows else None)
+    if best is not None and (Path(best["run_dir"]) / "export").exists():
+        target = out / "best"
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(Path(best["run_dir"]) / "export", target / "export")
+        for name_ in ("eval_latest.json",):
+            if (Path(best["run_dir"]) / name_).exists():
+                shutil.copy(Path(best["run_dir"]) / name_, target / name_)
+        (target / "trial.json").write_text(json.dumps(best, indent=2, default=str))
+    return {"name": name, "rows": rows, "best": best, "output": str(out), "evals": evals,
+            "metric": metric, "mode": mode}
+
+
+def format_table(rows: list[dict[str, Any]], metric: str) -> str:
+    """The results table as text, best first."""
+    if not rows:
+        return "(no trials)"
+    swept = [k for k in rows[0] if k.startswith("swept/")]
+    head = ["trial_id"] + [k[6:] for k in swept] + [metric, "metrics/accuracy", "iters", "status"]
+    lines = ["  ".join(f"{h:>14s}" for h in head)]
+    for r in rows:
+        cells = [r["trial_id"][-14:]] + [_fmt(r[k]) for k in swept] + [_fmt(r[metric]), _fmt(r["metrics/accuracy"]),
+                                                                       str(r["iterations"]), r["status"]]
+        lines.append("  ".join(f"{c:>14s}" for c in cells))
+    return "\n".join(lines)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float) and not np.isnan(v):
+        return f"{v:.4g}"
+    return str(v)
