@@ -143,6 +143,74 @@ def cmd_tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _generate(args: argparse.Namespace, rows_for) -> int:
+    from raymvae.export import load_export
+    from raymvae.generate.batch import run
+    from raymvae.runtime import init_ray
+
+    model, _ = load_export(args.model)
+    rows = rows_for(model)
+    init_ray(args.address)
+    res = run(args.model, args.output, rows, batch_size=args.batch_size, replicas=args.replicas)
+    print(f"{res['written']} MIDI files written, {res['skipped']} already there, in {res['output']}")
+    print(f"  manifest: {res['manifest']}")
+    if res["contact_sheet"]:
+        print(f"  contact sheet: {res['contact_sheet']}")
+    return 0
+
+
+def cmd_generate_sample(args: argparse.Namespace) -> int:
+    """Sample N sequences from the prior of a trained run dir and write them as MIDI files."""
+    from raymvae.generate.plan import sample_rows
+
+    if args.num <= 0:
+        raise ValueError("--num must be positive")
+    return _generate(args, lambda m: sample_rows(m, args.num, args.seed, args.temperature))
+
+
+def cmd_generate_interpolate(args: argparse.Namespace) -> int:
+    """Interpolate between the latent means of MIDI pairs (slerp or linear), endpoints included;
+    with --grid, a bilinear grid over 4 corner files."""
+    import csv
+
+    from raymvae.generate.plan import grid_rows, interpolation_rows
+
+    pairs = [tuple(p.split(":", 1)) for p in args.pairs or []]
+    if args.pairs_file:
+        with open(args.pairs_file) as f:
+            pairs += [(r[0], r[1]) for r in csv.reader(f) if len(r) >= 2 and not r[0].startswith("#")]
+    if args.grid:
+        return _generate(args, lambda m: grid_rows(m, args.grid, args.steps, args.seed, args.temperature,
+                                                   args.window))
+    if not pairs or any(len(p) != 2 for p in pairs):
+        raise ValueError("give --pairs A.mid:B.mid [...], --pairs-file CSV or --grid A B C D")
+    return _generate(args, lambda m: interpolation_rows(m, pairs, args.steps, args.method, args.seed,
+                                                        args.temperature, args.window))
+
+
+def cmd_generate_attribute(args: argparse.Namespace) -> int:
+    """Shift inputs along an attribute vector (mean mu of the top quartile minus the bottom quartile over
+    the shards), computed once and saved in the run dir for reuse."""
+    import numpy as np
+
+    from raymvae.data import read_windows
+    from raymvae.export import load_export
+    from raymvae.generate.attributes import attribute_vector, load_vector, save_vector
+    from raymvae.generate.plan import attribute_rows
+
+    model, _ = load_export(args.model)
+    vec = None if args.recompute else load_vector(args.model, args.attribute)
+    if vec is None:
+        windows, _ = read_windows(args.examples, "train", model.config)
+        if len(windows) > args.max_windows:
+            windows = windows[np.random.default_rng(args.seed).choice(len(windows), args.max_windows, replace=False)]
+        vec, info = attribute_vector(model, windows, args.attribute)
+        path = save_vector(args.model, args.attribute, vec, info)
+        print(f"attribute vector {args.attribute} from {info['windows']} windows saved to {path}")
+    return _generate(args, lambda m: attribute_rows(m, args.inputs, vec, args.attribute, args.amount, args.seed,
+                                                    args.temperature, args.window))
+
+
 def cmd_configs(_args: argparse.Namespace) -> int:
     """List the Magenta config presets."""
     from raymvae.config import config_names, load_config
@@ -259,6 +327,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wandb", choices=["online", "offline", "disabled"], default=None, help="W&B mode")
     p.add_argument("--address", default=None, help="Ray cluster address")
     p.set_defaults(func=cmd_tune)
+
+    gen = sub.add_parser("generate", help="batch generation of MIDI files (Ray Data)")
+    gsub = gen.add_subparsers(dest="generate_command", required=True)
+
+    def common(q: argparse.ArgumentParser, temperature: float | None) -> None:
+        q.add_argument("--model", required=True, help="run dir with a model export (train, tune best/, import)")
+        q.add_argument("--output", required=True, help="output folder (files in sub-folders + manifest.parquet)")
+        q.add_argument("--temperature", type=float, default=temperature,
+                       help=f"sampling temperature; 0 = argmax (default {temperature or 0})")
+        q.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+        q.add_argument("--batch-size", type=int, default=256, help="rows decoded per batch (default 256)")
+        q.add_argument("--replicas", type=int, default=None, help="model replicas (default: GPUs, or CPUs/2)")
+        q.add_argument("--window", type=int, default=0, help="which window of a multi-window input (default 0)")
+        q.add_argument("--address", default=None, help="Ray cluster address")
+
+    p = gsub.add_parser("sample", help="samples from the prior", description=cmd_generate_sample.__doc__)
+    common(p, 0.5)
+    p.add_argument("--num", type=int, required=True, help="number of files")
+    p.set_defaults(func=cmd_generate_sample)
+    p = gsub.add_parser("interpolate", help="interpolations between MIDI pairs",
+                        description=cmd_generate_interpolate.__doc__)
+    common(p, 0.0)
+    p.add_argument("--pairs", nargs="*", help="A.mid:B.mid pairs")
+    p.add_argument("--pairs-file", default=None, help="CSV of a,b paths")
+    p.add_argument("--grid", nargs=4, default=None, metavar="MID", help="4 corners for a bilinear grid")
+    p.add_argument("--steps", type=int, default=8, help="sequences per pair incl. endpoints (grid: per side)")
+    p.add_argument("--method", choices=["slerp", "linear"], default="slerp", help="default slerp (Magenta)")
+    p.set_defaults(func=cmd_generate_interpolate)
+    p = gsub.add_parser("attribute", help="attribute-vector edits of MIDI inputs",
+                        description=cmd_generate_attribute.__doc__)
+    common(p, 0.0)
+    p.add_argument("--examples", required=True, help="shards the attribute vector is computed over")
+    p.add_argument("--attribute", required=True,
+                   help="note_density, pitch_range, pitch_height, syncopation (drums: density_class_K)")
+    p.add_argument("--amount", type=float, default=1.0, help="z + AMOUNT * vector (default 1)")
+    p.add_argument("--inputs", nargs="+", required=True, help="MIDI files to edit")
+    p.add_argument("--max-windows", type=int, default=20000, help="windows used for the vector (default 20000)")
+    p.add_argument("--recompute", action="store_true", help="recompute a saved vector")
+    p.set_defaults(func=cmd_generate_attribute)
 
     p = sub.add_parser("configs", help="list the Magenta config presets", description=cmd_configs.__doc__)
     p.set_defaults(func=cmd_configs)

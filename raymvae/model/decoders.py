@@ -14,12 +14,21 @@ from torch import nn
 from raymvae.model.lstm import LSTMStack, State, glorot_linear, small_normal_linear
 
 
-def choose(logits: torch.Tensor, temperature: float | None, generator: torch.Generator | None) -> torch.Tensor:
-    """Class indices from logits [N, D]: argmax when temperature is None or 0, else a softmax sample."""
+def choose(logits: torch.Tensor, temperature: float | None, generator: torch.Generator | None,
+           uniform: torch.Tensor | None = None) -> torch.Tensor:
+    """Class indices from logits [N, D]: argmax when temperature is None or 0, else a softmax sample.
+
+    With ``uniform`` ([N] in [0, 1)) the sample is the inverse CDF at those
+    values, so each row's draw depends only on its own numbers (batching-independent).
+    """
     if not temperature:
         return logits.argmax(-1)
     probs = torch.softmax(logits.float() / temperature, dim=-1)
-    return torch.multinomial(probs, 1, generator=generator)[:, 0]
+    if uniform is None:
+        return torch.multinomial(probs, 1, generator=generator)[:, 0]
+    cdf = torch.cumsum(probs, -1)
+    idx = torch.searchsorted(cdf, (uniform.float() * cdf[:, -1]).unsqueeze(-1).contiguous())[:, 0]
+    return idx.clamp(max=probs.shape[-1] - 1)
 
 
 class CategoricalDecoder(nn.Module):
@@ -55,13 +64,16 @@ class CategoricalDecoder(nn.Module):
         out, _ = self.rnn(inp, self.start_state(cond))
         return self.output_projection(out)
 
-    def _pick(self, logits: torch.Tensor, temperature: float | None, generator) -> torch.Tensor:
+    def _pick(self, logits: torch.Tensor, temperature: float | None, generator,
+              uniforms: torch.Tensor | None = None) -> torch.Tensor:
         heads = torch.split(logits, self.parts, dim=-1)
-        return torch.stack([choose(h, temperature, generator) for h in heads], -1)
+        return torch.stack([choose(h, temperature, generator, None if uniforms is None else uniforms[:, k])
+                            for k, h in enumerate(heads)], -1)
 
     def loop(self, cond: torch.Tensor, length: int, first: torch.Tensor, *, targets: torch.Tensor | None = None,
              sampling_probability: float = 1.0, temperature: float | None = 1.0,
-             generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+             generator: torch.Generator | None = None,
+             uniforms: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Step-by-step decoding; returns (logits [B, T, D], chosen classes [B, T, P]).
 
         With ``targets`` (scheduled sampling), step t+1's input is, per
@@ -76,7 +88,7 @@ class CategoricalDecoder(nn.Module):
             logits = self.output_projection(out)
             logits_all.append(logits)
             if targets is None:
-                pick = self._pick(logits, temperature, generator)
+                pick = self._pick(logits, temperature, generator, None if uniforms is None else uniforms[:, t])
             else:
                 sampled = self._pick(logits, 1.0, generator)
                 use = torch.rand((logits.shape[0], 1), generator=generator, device=logits.device) \
@@ -130,7 +142,8 @@ class NadeDecoder(CategoricalDecoder):
         a = b_enc.unsqueeze(-2) + torch.cumsum(contrib, dim=-2) - contrib   # exclusive prefix sum
         return b_dec + (torch.sigmoid(a) * self.w_dec_t[:, :, 0]).sum(-1)
 
-    def sample_bits(self, params: torch.Tensor, temperature: float | None, generator) -> torch.Tensor:
+    def sample_bits(self, params: torch.Tensor, temperature: float | None, generator,
+                    uniforms: torch.Tensor | None = None) -> torch.Tensor:
         """Draw bits one by one ([N, bits]); threshold at 0.5 when temperature is None or 0."""
         b_enc, b_dec = params[:, :self.num_hidden], params[:, self.num_hidden:]
         a, bits = b_enc, []
@@ -140,16 +153,17 @@ class NadeDecoder(CategoricalDecoder):
                 bit = (logit > 0).to(params.dtype)
             else:
                 p = torch.sigmoid(logit.float() / temperature)
-                bit = torch.bernoulli(p, generator=generator).to(params.dtype)
+                bit = (torch.bernoulli(p, generator=generator) if uniforms is None
+                       else (uniforms[:, i].float() < p).float()).to(params.dtype)
             bits.append(bit)
             a = a + bit.unsqueeze(-1) * self.w_enc[i, 0]
         return torch.stack(bits, -1).long()
 
-    def _pick(self, logits: torch.Tensor, temperature: float | None, generator) -> torch.Tensor:
-        return self.sample_bits(logits, temperature, generator)
+    def _pick(self, logits: torch.Tensor, temperature: float | None, generator, uniforms=None) -> torch.Tensor:
+        return self.sample_bits(logits, temperature, generator, uniforms)
 
     def loop(self, cond, length, first, *, targets=None, sampling_probability=1.0, temperature=1.0,
-             generator=None):
+             generator=None, uniforms=None):
         state = self.start_state(cond)
         frame, params_all, picks = first, [], []
         for t in range(length):
@@ -157,7 +171,7 @@ class NadeDecoder(CategoricalDecoder):
             params = self.output_projection(out)
             params_all.append(params)
             if targets is None:
-                pick = self.sample_bits(params, temperature, generator)
+                pick = self.sample_bits(params, temperature, generator, None if uniforms is None else uniforms[:, t])
             else:
                 sampled = self.sample_bits(params, 1.0, generator)
                 use = torch.rand((params.shape[0], 1), generator=generator, device=params.device) \
@@ -237,7 +251,8 @@ class HierarchicalDecoder(nn.Module):
             logits.append(out)
         return torch.cat(logits, -1).reshape(b, self.num_segments * self.segment_length, -1)
 
-    def decode(self, z: torch.Tensor, temperature: float | None, generator) -> tuple[torch.Tensor, torch.Tensor]:
+    def decode(self, z: torch.Tensor, temperature: float | None, generator,
+               uniforms: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Free-running: (logits [B, T, D], classes [B, T, P]), segment by segment."""
         e = self.embeddings(z)
         frames = [z.new_zeros(z.shape[0], core.depth) for core in self.cores]
@@ -245,8 +260,10 @@ class HierarchicalDecoder(nn.Module):
         for u in range(self.num_segments):
             seg_logits, seg_picks = [], []
             for k, core in enumerate(self.cores):
+                seg = slice(u * self.segment_length, (u + 1) * self.segment_length)
                 out, pick = core.loop(e[:, u], self.segment_length, frames[k], temperature=temperature,
-                                      generator=generator)
+                                      generator=generator,
+                                      uniforms=None if uniforms is None else uniforms[:, seg, k:k + 1])
                 frames[k] = core.frames(pick[:, -1]).to(z.dtype)
                 seg_logits.append(out)
                 seg_picks.append(pick)

@@ -145,21 +145,31 @@ class MusicVAE(nn.Module):
         return self.decoder.teacher_forced(self._shifted_frames(self.targets(windows)), z)
 
     def decode(self, z: torch.Tensor, temperature: float | None = None, length: int | None = None,
-               generator: torch.Generator | None = None, return_logits: bool = False):
+               generator: torch.Generator | None = None, return_logits: bool = False,
+               uniforms: torch.Tensor | None = None):
         """Windows decoded from z (argmax when temperature is None or 0), in the converter's format.
 
         With ``return_logits`` also the logits of every step ([B, T, D]).
+        ``uniforms`` ([B, T, P] in [0, 1); P heads, or drum bits for NADE)
+        drive the sampling row by row, so a row's output does not depend on
+        the batch it was decoded in; otherwise ``generator`` draws.
         """
         length = length or self.seq_len
         if self.kind == "hierarchical":
             if length != self.seq_len:
                 raise ValueError(f"hierarchical models decode exactly max_seq_len={self.seq_len} steps")
-            logits, picks = self.decoder.decode(z, temperature, generator)
+            logits, picks = self.decoder.decode(z, temperature, generator, uniforms)
         else:
             first = z.new_zeros(z.shape[0], self.decoder.depth)
-            logits, picks = self.decoder.loop(z, length, first, temperature=temperature, generator=generator)
+            logits, picks = self.decoder.loop(z, length, first, temperature=temperature, generator=generator,
+                                              uniforms=uniforms)
         windows = self.windows_from_targets(picks)
         return (windows, logits) if return_logits else windows
+
+    @property
+    def sample_width(self) -> int:
+        """P of the ``uniforms`` that ``decode`` takes: heads, or drum bits for NADE."""
+        return self.parts[0] if self.kind == "nade" else len(self.parts)
 
     def sample(self, n: int, temperature: float | None = 0.5, generator: torch.Generator | None = None,
                length: int | None = None) -> torch.Tensor:

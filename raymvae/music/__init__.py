@@ -2,6 +2,11 @@
 
 Pure Python + numpy (+ numba for the hot loops); no torch, no Ray.
 """
+import warnings
+
+# note-seq imports pydub for audio, which warns about a missing ffmpeg; raymvae never uses audio.
+warnings.filterwarnings("ignore", message="Couldn't find ffmpeg or avconv", category=RuntimeWarning)
+
 from raymvae.music.converters import Converter, DrumsConverter, MelodyConverter, TrioConverter, converter_for
 from raymvae.music.errors import MidiError
 from raymvae.music.sequence import NoteArrays, parse_midi, to_note_sequence

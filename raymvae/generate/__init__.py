@@ -1,0 +1,1 @@
+"""Batch generation (Ray Data): samples, interpolations and attribute edits as MIDI files."""

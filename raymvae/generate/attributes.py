@@ -1,0 +1,77 @@
+"""Attribute vectors: mean mu of the top quartile of an attribute minus that of the bottom quartile.
+
+Melody attributes come from raymvae.music.stats on the decoded windows;
+drum attributes are the hit density of each drum class. No Ray.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from raymvae.model import MusicVAE
+from raymvae.music import converter_for, stats
+
+MELODY_ATTRIBUTES = {"note_density": stats.note_density, "pitch_range": stats.pitch_range,
+                     "pitch_height": stats.mean_pitch, "syncopation": stats.syncopation}
+
+
+def attribute_names(model: MusicVAE) -> list[str]:
+    """The attributes a model's data family supports."""
+    if model.family == "drums":
+        return [f"density_class_{c}" for c in range(model.num_drum_classes)]
+    return list(MELODY_ATTRIBUTES)
+
+
+def attribute_values(model: MusicVAE, windows: np.ndarray, name: str) -> np.ndarray:
+    """The attribute of every window (trios: of the melody part)."""
+    if name not in attribute_names(model):
+        raise ValueError(f"unknown attribute {name!r} for {model.config.name}; "
+                         f"choose from {', '.join(attribute_names(model))}")
+    if model.family == "drums":
+        c = int(name.rsplit("_", 1)[1])
+        return ((windows.astype(np.int64) >> c) & 1).mean(axis=1)
+    conv = converter_for(model.config)
+    melody = windows[..., 0] if model.family == "trio" else windows
+    mconv = conv.melody if model.family == "trio" else conv
+    fn = MELODY_ATTRIBUTES[name]
+    return np.array([fn(ns) for ns in mconv.decode(melody)], np.float64)
+
+
+@torch.no_grad()
+def encode_means(model: MusicVAE, windows: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """mu of every window, batched."""
+    device = model.mu.weight.device
+    out = [model.encode(torch.from_numpy(windows[i:i + batch_size].astype(np.int64)).to(device))[0].cpu().numpy()
+           for i in range(0, len(windows), batch_size)]
+    return np.concatenate(out) if out else np.zeros((0, model.z_size), np.float32)
+
+
+def attribute_vector(model: MusicVAE, windows: np.ndarray, name: str) -> tuple[np.ndarray, dict]:
+    """The vector and how it was made (counts, quartile thresholds)."""
+    values = attribute_values(model, windows, name)
+    lo, hi = np.quantile(values, [0.25, 0.75])
+    top, bottom = values >= hi, values <= lo
+    if hi <= lo or not top.any() or not bottom.any():
+        raise ValueError(f"attribute {name!r} does not vary over these windows; cannot build a vector")
+    mu = encode_means(model, windows)
+    vec = mu[top].mean(0) - mu[bottom].mean(0)
+    return vec.astype(np.float32), {"attribute": name, "windows": int(len(values)), "top": int(top.sum()),
+                                    "bottom": int(bottom.sum()), "q25": float(lo), "q75": float(hi)}
+
+
+def save_vector(run_dir: str | Path, name: str, vec: np.ndarray, info: dict) -> Path:
+    """``RUN_DIR/attributes/NAME.json`` (vector as a list, and how it was made) for reuse."""
+    path = Path(run_dir) / "attributes" / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({**info, "vector": vec.tolist()}))
+    tmp.replace(path)
+    return path
+
+
+def load_vector(run_dir: str | Path, name: str) -> np.ndarray | None:
+    path = Path(run_dir) / "attributes" / f"{name}.json"
+    return np.asarray(json.loads(path.read_text())["vector"], np.float32) if path.exists() else None

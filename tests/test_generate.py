@@ -1,0 +1,128 @@
+"""Batch generation on Ray Data: samples, interpolations, attribute edits, manifest, re-runs."""
+from __future__ import annotations
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from midi_fixtures import midi_bytes
+from raymvae.cli import main
+from raymvae.data import read_windows
+from raymvae.export import save_export
+from raymvae.generate.attributes import attribute_values, attribute_vector
+from raymvae.generate.batch import run
+from raymvae.generate.plan import NoWindowError, encode_file, sample_rows
+from raymvae.model import build
+from raymvae.model.training import make_optimizer, train_step
+from raymvae.music import converter_for, midi_to_note_sequence
+
+pytestmark = pytest.mark.ray
+CONFIG = "cat-mel_2bar_small"
+
+
+@pytest.fixture(scope="module")
+def trained(mel_shards, tmp_path_factory):
+    """A small model trained in-process on the real melody shards (a run dir with an export)."""
+    torch.manual_seed(0)
+    hp = dict(enc_rnn_size=[64], dec_rnn_size=[64, 64], z_size=16, learning_rate=0.005, decay_rate=1.0,
+              min_learning_rate=0.0, max_beta=0.05, beta_rate=0.0, sampling_schedule="constant",
+              sampling_rate=0.0)
+    model = build(CONFIG, hp)
+    windows, _ = read_windows(str(mel_shards), "train")
+    opt = make_optimizer(model, model.config.hparams)
+    rng = np.random.default_rng(0)
+    g = torch.Generator().manual_seed(0)
+    for step in range(400):
+        batch = torch.from_numpy(windows[rng.choice(len(windows), 64)].astype(np.int64))
+        train_step(model, opt, batch, step, model.config.hparams, g)
+    run_dir = tmp_path_factory.mktemp("gen_run")
+    save_export(run_dir, model.eval(), 400)
+    return run_dir, model.eval(), windows
+
+
+def test_200_samples_with_manifest_rerun_and_determinism(ray_session, trained, tmp_path):
+    run_dir, model, _ = trained
+    assert main(["generate", "sample", "--model", str(run_dir), "--num", "200", "--output", str(tmp_path / "a"),
+                 "--seed", "3", "--batch-size", "64"]) == 0
+    table = pq.read_table(tmp_path / "a" / "manifest.parquet").to_pylist()
+    assert len(table) == 200 and sorted(r["id"] for r in table) == list(range(200))
+    row = table[17]
+    assert row["kind"] == "sample" and row["seed"] == 3 and len(row["z"]) == 16 and "stats/note_density" in row
+    for r in table[:20]:
+        ns = midi_to_note_sequence((tmp_path / "a" / r["path"]).read_bytes())
+        assert ns.total_time <= 4.0 + 1e-6
+    assert (tmp_path / "a" / "contact_sheet.png").read_bytes()[:4] == b"\x89PNG"
+    again = run(str(run_dir), str(tmp_path / "a"), sample_rows(model, 200, 3, 0.5))
+    assert again["written"] == 0 and again["skipped"] == 200
+    other = run(str(run_dir), str(tmp_path / "b"), sample_rows(model, 40, 3, 0.5), batch_size=7,
+                contact_sheet=False)
+    assert other["written"] == 40
+    for r in table[:40]:
+        assert (tmp_path / "a" / r["path"]).read_bytes() == (tmp_path / "b" / r["path"]).read_bytes()
+
+
+@pytest.fixture(scope="module")
+def overfit(mel_shards, tmp_path_factory):
+    """A small model overfit to 16 real windows (argmax reconstructs them)."""
+    torch.manual_seed(0)
+    all_windows, _ = read_windows(str(mel_shards), "train")
+    with_notes = all_windows[(all_windows >= 2).sum(1) >= 4]
+    windows = with_notes[np.random.default_rng(1).choice(len(with_notes), 16, replace=False)]
+    hp = dict(enc_rnn_size=[64], dec_rnn_size=[64, 64], z_size=16, learning_rate=0.01, decay_rate=1.0,
+              min_learning_rate=0.0, max_beta=0.0, sampling_schedule="constant", sampling_rate=0.0)
+    model = build(CONFIG, hp)
+    opt = make_optimizer(model, model.config.hparams)
+    batch = torch.from_numpy(windows.astype(np.int64))
+    g = torch.Generator().manual_seed(0)
+    for step in range(500):
+        train_step(model, opt, batch, step, model.config.hparams, g)
+    run_dir = tmp_path_factory.mktemp("overfit_run")
+    save_export(run_dir, model.eval(), 500)
+    return run_dir, model.eval(), windows
+
+
+def test_interpolation_endpoints_reconstruct_their_inputs(ray_session, overfit, tmp_path):
+    run_dir, model, windows = overfit
+    conv = converter_for(CONFIG)
+    with torch.no_grad():
+        mu, _ = model.encode(torch.from_numpy(windows.astype(np.int64)))
+        recon = model.decode(mu, temperature=None).numpy()
+    good = [i for i in range(len(windows)) if np.array_equal(recon[i], windows[i])]
+    assert len(good) >= 2, "the trained model reconstructs some windows exactly"
+    a, b = tmp_path / "a.mid", tmp_path / "b.mid"
+    for path, i in ((a, good[0]), (b, good[-1])):
+        path.write_bytes(conv.to_midi_bytes(conv.decode(windows[i][None])[0]))
+    assert main(["generate", "interpolate", "--model", str(run_dir), "--pairs", f"{a}:{b}", "--steps", "5",
+                 "--output", str(tmp_path / "out")]) == 0
+    rows = sorted(pq.read_table(tmp_path / "out" / "manifest.parquet").to_pylist(), key=lambda r: r["t"])
+    assert [r["t"] for r in rows] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    first = conv.encode_midi((tmp_path / "out" / rows[0]["path"]).read_bytes())[0]
+    last = conv.encode_midi((tmp_path / "out" / rows[-1]["path"]).read_bytes())[0]
+    assert np.array_equal(first, windows[good[0]]) and np.array_equal(last, windows[good[-1]])
+
+
+def test_attribute_vector_raises_the_attribute_on_held_out_windows(ray_session, trained, mel_shards):
+    _, model, windows = trained
+    held_out, _ = read_windows(str(mel_shards), "eval")
+    vec, info = attribute_vector(model, windows, "pitch_height")
+    assert info["top"] > 0 and info["bottom"] > 0
+    with torch.no_grad():
+        mu, _ = model.encode(torch.from_numpy(held_out.astype(np.int64)))
+        base = model.decode(mu, temperature=None).numpy()
+        up = model.decode(mu + 2.0 * torch.from_numpy(vec), temperature=None).numpy()
+    keep = (base >= 2).any(1) & (up >= 2).any(1)
+    before = attribute_values(model, base[keep], "pitch_height")
+    after = attribute_values(model, up[keep], "pitch_height")
+    assert after.mean() > before.mean() + 1.0
+
+
+def test_an_input_without_a_window_says_why(ray_session, trained, tmp_path, capsys):
+    run_dir, model, _ = trained
+    drums = tmp_path / "drums.mid"
+    drums.write_bytes(midi_bytes([(0, True, [(36, s, s + 1) for s in range(0, 32, 4)])]))
+    with pytest.raises(NoWindowError, match="no 2-bar melody in programs 0-31"):
+        encode_file(model, drums)
+    assert main(["generate", "interpolate", "--model", str(run_dir), "--pairs", f"{drums}:{drums}",
+                 "--output", str(tmp_path / "o")]) == 2
+    assert "no 2-bar melody in programs 0-31" in capsys.readouterr().err
