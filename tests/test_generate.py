@@ -21,24 +21,26 @@ pytestmark = pytest.mark.ray
 CONFIG = "cat-mel_2bar_small"
 
 
+def _train_and_export(windows, hparams: dict, steps: int, batch_size: int, run_dir):
+    """Train a small model in-process on random batches of ``windows``; export it to ``run_dir``."""
+    torch.manual_seed(0)
+    model = build(CONFIG, dict(enc_rnn_size=[64], dec_rnn_size=[64, 64], z_size=16, decay_rate=1.0,
+                               min_learning_rate=0.0, sampling_schedule="constant", sampling_rate=0.0, **hparams))
+    opt = make_optimizer(model, model.config.hparams)
+    rng, g = np.random.default_rng(0), torch.Generator().manual_seed(0)
+    for step in range(steps):
+        rows = rng.choice(len(windows), batch_size, replace=batch_size > len(windows))
+        train_step(model, opt, torch.from_numpy(windows[rows].astype(np.int64)), step, model.config.hparams, g)
+    save_export(run_dir, model.eval(), steps)
+    return run_dir, model.eval(), windows
+
+
 @pytest.fixture(scope="module")
 def trained(mel_shards, tmp_path_factory):
-    """A small model trained in-process on the real melody shards (a run dir with an export)."""
-    torch.manual_seed(0)
-    hp = dict(enc_rnn_size=[64], dec_rnn_size=[64, 64], z_size=16, learning_rate=0.005, decay_rate=1.0,
-              min_learning_rate=0.0, max_beta=0.05, beta_rate=0.0, sampling_schedule="constant",
-              sampling_rate=0.0)
-    model = build(CONFIG, hp)
+    """A small model trained on the real melody shards (a run dir with an export)."""
     windows, _ = read_windows(str(mel_shards), "train")
-    opt = make_optimizer(model, model.config.hparams)
-    rng = np.random.default_rng(0)
-    g = torch.Generator().manual_seed(0)
-    for step in range(400):
-        batch = torch.from_numpy(windows[rng.choice(len(windows), 64)].astype(np.int64))
-        train_step(model, opt, batch, step, model.config.hparams, g)
-    run_dir = tmp_path_factory.mktemp("gen_run")
-    save_export(run_dir, model.eval(), 400)
-    return run_dir, model.eval(), windows
+    return _train_and_export(windows, dict(learning_rate=0.005, max_beta=0.05, beta_rate=0.0), 400, 64,
+                             tmp_path_factory.mktemp("gen_run"))
 
 
 def test_200_samples_with_manifest_rerun_and_determinism(ray_session, trained, tmp_path):
@@ -65,21 +67,11 @@ def test_200_samples_with_manifest_rerun_and_determinism(ray_session, trained, t
 @pytest.fixture(scope="module")
 def overfit(mel_shards, tmp_path_factory):
     """A small model overfit to 16 real windows (argmax reconstructs them)."""
-    torch.manual_seed(0)
     all_windows, _ = read_windows(str(mel_shards), "train")
     with_notes = all_windows[(all_windows >= 2).sum(1) >= 4]
     windows = with_notes[np.random.default_rng(1).choice(len(with_notes), 16, replace=False)]
-    hp = dict(enc_rnn_size=[64], dec_rnn_size=[64, 64], z_size=16, learning_rate=0.01, decay_rate=1.0,
-              min_learning_rate=0.0, max_beta=0.0, sampling_schedule="constant", sampling_rate=0.0)
-    model = build(CONFIG, hp)
-    opt = make_optimizer(model, model.config.hparams)
-    batch = torch.from_numpy(windows.astype(np.int64))
-    g = torch.Generator().manual_seed(0)
-    for step in range(500):
-        train_step(model, opt, batch, step, model.config.hparams, g)
-    run_dir = tmp_path_factory.mktemp("overfit_run")
-    save_export(run_dir, model.eval(), 500)
-    return run_dir, model.eval(), windows
+    return _train_and_export(windows, dict(learning_rate=0.01, max_beta=0.0), 500, 16,
+                             tmp_path_factory.mktemp("overfit_run"))
 
 
 def test_interpolation_endpoints_reconstruct_their_inputs(ray_session, overfit, tmp_path):

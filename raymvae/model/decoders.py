@@ -79,7 +79,8 @@ class CategoricalDecoder(nn.Module):
         With ``targets`` (scheduled sampling), step t+1's input is, per
         example with probability ``sampling_probability``, a temperature-1
         sample from step t's logits, else the true frame; without targets
-        every input is the previous choice at ``temperature``.
+        every input is the previous choice at ``temperature``, drawn with
+        ``uniforms`` ([B, T, P] in [0, 1)) when given, else with ``generator``.
         """
         state = self.start_state(cond)
         frame, logits_all, picks = first, [], []
@@ -161,25 +162,6 @@ class NadeDecoder(CategoricalDecoder):
 
     def _pick(self, logits: torch.Tensor, temperature: float | None, generator, uniforms=None) -> torch.Tensor:
         return self.sample_bits(logits, temperature, generator, uniforms)
-
-    def loop(self, cond, length, first, *, targets=None, sampling_probability=1.0, temperature=1.0,
-             generator=None, uniforms=None):
-        state = self.start_state(cond)
-        frame, params_all, picks = first, [], []
-        for t in range(length):
-            out, state = self.rnn.step(torch.cat([frame, cond.to(frame.dtype)], -1), state)
-            params = self.output_projection(out)
-            params_all.append(params)
-            if targets is None:
-                pick = self.sample_bits(params, temperature, generator, None if uniforms is None else uniforms[:, t])
-            else:
-                sampled = self.sample_bits(params, 1.0, generator)
-                use = torch.rand((params.shape[0], 1), generator=generator, device=params.device) \
-                    < sampling_probability
-                pick = torch.where(use, sampled, targets[:, t])
-            picks.append(pick)
-            frame = pick.to(first.dtype)
-        return torch.stack(params_all, 1), torch.stack(picks, 1)
 
     def nll(self, params: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         logits = self.bit_logits(params.float(), targets)
