@@ -29,7 +29,7 @@ def _train_and_export(windows, hparams: dict, steps: int, batch_size: int, run_d
     opt = make_optimizer(model, model.config.hparams)
     rng, g = np.random.default_rng(0), torch.Generator().manual_seed(0)
     for step in range(steps):
-        rows = rng.choice(len(windows), batch_size, replace=batch_size > len(windows))
+        rows = rng.choice(len(windows), batch_size) if batch_size < len(windows) else np.arange(len(windows))
         train_step(model, opt, torch.from_numpy(windows[rows].astype(np.int64)), step, model.config.hparams, g)
     save_export(run_dir, model.eval(), steps)
     return run_dir, model.eval(), windows
