@@ -72,7 +72,10 @@ def test_one_worker_run_survives_a_killed_worker(ray_session, mel_shards, tmp_pa
         checkpoint_every=20, log_every=20, wandb="disabled")))
     thread.start()
     first = _wait_for_checkpoint(run)
-    workers = [p for p in psutil.process_iter(["cmdline"]) if "RayTrainWorker" in " ".join(p.info["cmdline"] or [])]
+    node = ray_session._private.worker._global_node  # only this session's workers, not other Ray jobs
+    raylets = {p.process.pid for p in node.all_processes["raylet"]}
+    workers = [p for p in psutil.process_iter(["cmdline", "ppid"])
+               if p.info["ppid"] in raylets and "RayTrainWorker" in " ".join(p.info["cmdline"] or [])]
     assert workers, "the Ray Train worker actor is running"
     os.kill(workers[0].pid, signal.SIGKILL)
     thread.join(timeout=600)
