@@ -63,14 +63,13 @@ def _write_files(batch: dict[str, np.ndarray], config: dict, output: str) -> dic
     from raymvae.music.stats import all_stats
 
     conv = converter_for(Config.from_dict(config))
-    rows: dict[str, list] = {"id": [], "stats": []}
-    for i, rel, w in zip(batch["id"], batch["path"], batch["windows"]):
+    stats = []
+    for rel, w in zip(batch["path"], batch["windows"]):
         ns = conv.decode(np.asarray(w)[None])[0]
         write_atomic(Path(output) / rel, conv.to_midi_bytes(ns))
-        rows["id"].append(int(i))
-        rows["stats"].append({k: float(v) for k, v in all_stats(ns).items()})
+        stats.append(json.dumps({k: float(v) for k, v in all_stats(ns).items()}))
     out = {k: v for k, v in batch.items() if k != "windows"}
-    out["stats_json"] = np.array([json.dumps(s) for s in rows["stats"]], dtype=object)
+    out["stats_json"] = np.array(stats, dtype=object)
     return out
 
 
