@@ -23,6 +23,8 @@ test: setup
 
 bench: setup
 	$(PY) benchmarks/convert.py
+	$(PY) benchmarks/train_step.py --steps 3
+	$(PY) benchmarks/generate.py
 
 clean:
 	rm -rf $(VENV) .demo
