@@ -88,7 +88,8 @@ def fit(config: str | Config, shards: str, run_dir: str, *, hparams: str | dict 
     cpus = float(ray.cluster_resources().get("CPU", 1))
     per_worker = 1.0 if use_gpu else max(0.25, min(1.0, (cpus - 1) / max(num_workers, 1)))
     loop_settings = {**settings, "config": cfg.to_dict(), "run_dir": _storage(run_dir), "num_steps": num_steps,
-                     "use_gpu": use_gpu, "threads": max(1, int(per_worker)) if num_workers else 0}
+                     # torch threads: the node's cores shared among the workers (Ray Data's work is light)
+                     "use_gpu": use_gpu, "threads": max(1, int(cpus) // num_workers) if num_workers else 0}
     datasets = {"train": train_ds}
     if eval_ds is not None:
         datasets["eval"] = eval_ds
