@@ -104,7 +104,11 @@ def resolve_inputs(inputs: list[str]) -> list[Source]:
     return out
 
 
+def key_hash(key: str, signed: bool = False) -> int:
+    """A stable 64-bit hash of a file key (first 8 bytes of its SHA-1): split, window choice, file id."""
+    return int.from_bytes(hashlib.sha1(key.encode("utf-8")).digest()[:8], "big", signed=signed)
+
+
 def split_of(key: str, eval_fraction: float) -> str:
     """'eval' for a stable ``eval_fraction`` share of keys (by SHA-1), else 'train'."""
-    h = int.from_bytes(hashlib.sha1(key.encode("utf-8")).digest()[:8], "big") / 2.0**64
-    return "eval" if h < eval_fraction else "train"
+    return "eval" if key_hash(key) / 2.0**64 < eval_fraction else "train"

@@ -1,7 +1,9 @@
 """``raymvae prepare``: a MIDI (or NoteSequence TFRecord) collection -> Parquet shards.
 
-Ray Data pipeline: ``read_binary_files`` -> converter (``map_batches``) ->
-one row per input file (status, reason, its windows as a compact blob) ->
+Ray Data pipeline: blocks of file paths (``from_items``) -> one task reads
+and converts each block (``map_batches``; TFRecords go through ``flat_map``
+over their records) -> one row per input file (status, reason, its windows
+as a compact blob) ->
 materialized once -> exploded into one row per window and written as
 ``train/`` and ``eval/`` Parquet shards, plus ``files.parquet`` (every input
 file with its status) and ``manifest.json``. The split is a hash of each
@@ -10,7 +12,6 @@ temporary name and renamed into place at the end.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import platform
@@ -26,7 +27,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from raymvae.config import Config, load_config
-from raymvae.data.inputs import Source, filesystem_for, resolve_inputs, split_of
+from raymvae.data.inputs import Source, filesystem_for, key_hash, resolve_inputs, split_of
 from raymvae.data.tfrecord import iter_records
 
 log = logging.getLogger(__name__)
@@ -64,8 +65,7 @@ def select_windows(n: int, cap: int | None, key: str) -> np.ndarray:
     """Indices of the windows kept for a file: all, or ``cap`` chosen by a hash of its key."""
     if cap is None or n <= cap:
         return np.arange(n, dtype=np.int32)
-    seed = int.from_bytes(hashlib.sha1(key.encode("utf-8")).digest()[:8], "big")
-    return np.sort(np.random.default_rng(seed).choice(n, cap, replace=False)).astype(np.int32)
+    return np.sort(np.random.default_rng(key_hash(key)).choice(n, cap, replace=False)).astype(np.int32)
 
 
 def _encode_rows(items: list[tuple[str, str, Any]], config: dict, kind: str, eval_fraction: float,
@@ -76,7 +76,7 @@ def _encode_rows(items: list[tuple[str, str, Any]], config: dict, kind: str, eva
     conv = _converter(config)
     rows: dict[str, list] = {name: [] for name in _FILE_SCHEMA.names}
     for source, key, payload in items:
-        status, reason, blob, index, hist = "ok", "", b"", b"", b""
+        status, reason, blob, index, hist, kept = "ok", "", b"", b"", b"", 0
         try:
             if isinstance(payload, Exception):
                 raise MidiError(f"cannot read file: {payload}")
@@ -97,6 +97,7 @@ def _encode_rows(items: list[tuple[str, str, Any]], config: dict, kind: str, eva
                 status, reason = "no-windows", conv.describe_empty()
             else:
                 keep = select_windows(len(windows), cap, key)
+                kept = len(keep)
                 blob = np.ascontiguousarray(windows[keep]).tobytes()
                 index = keep.tobytes()
                 hist = np.concatenate(list(class_histogram(conv, windows[keep]).values())).astype(np.int64).tobytes()
@@ -105,7 +106,7 @@ def _encode_rows(items: list[tuple[str, str, Any]], config: dict, kind: str, eva
         rows["split"].append(split_of(key, eval_fraction))
         rows["status"].append(status)
         rows["reason"].append(reason)
-        rows["windows"].append(0 if windows is None else len(np.frombuffer(index, np.int32)))
+        rows["windows"].append(kept)
         rows["data"].append(blob)
         rows["index"].append(index)
         rows["hist"].append(hist)
@@ -145,7 +146,7 @@ def _encode_ns_batch(batch: dict[str, np.ndarray], config: dict, eval_fraction: 
 
 def file_id(key: str) -> int:
     """A stable signed 64-bit id of a file key (an integer column trains can group by)."""
-    return int.from_bytes(hashlib.sha1(key.encode("utf-8")).digest()[:8], "big", signed=True)
+    return key_hash(key, signed=True)
 
 
 def _explode(batch: pa.Table, split: str, shape: tuple[int, ...], dtype: str) -> pa.Table:

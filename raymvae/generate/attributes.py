@@ -64,11 +64,10 @@ def attribute_vector(model: MusicVAE, windows: np.ndarray, name: str) -> tuple[n
 
 def save_vector(run_dir: str | Path, name: str, vec: np.ndarray, info: dict) -> Path:
     """``RUN_DIR/attributes/NAME.json`` (vector as a list, and how it was made) for reuse."""
+    from raymvae.corpus import write_atomic
+
     path = Path(run_dir) / "attributes" / f"{name}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({**info, "vector": vec.tolist()}))
-    tmp.replace(path)
+    write_atomic(path, json.dumps({**info, "vector": vec.tolist()}).encode())
     return path
 
 

@@ -16,12 +16,17 @@ class NoWindowError(ValueError):
     """An input file has no window the model can encode."""
 
 
+def _row(kind: str, i: int, seed: int, temperature: float | None, source: str, t: float, z) -> dict[str, Any]:
+    """One planned output file (``temperature`` None or 0 = argmax)."""
+    return {"id": i, "kind": kind, "path": relative_path(kind, i), "seed": seed,
+            "temperature": float(temperature or 0.0), "source": source, "t": float(t),
+            "z": np.asarray(z, np.float32).tolist()}
+
+
 def sample_rows(model: MusicVAE, num: int, seed: int, temperature: float) -> list[dict[str, Any]]:
     """``num`` prior draws; z of file i comes from (seed, i), so files are reproducible one by one."""
-    return [{"id": i, "kind": "sample", "path": relative_path("sample", i), "seed": seed,
-             "temperature": float(temperature), "source": "", "t": 0.0,
-             "z": np.random.default_rng([seed, i]).standard_normal(model.z_size).astype(np.float32).tolist()}
-            for i in range(num)]
+    return [_row("sample", i, seed, temperature, "", 0.0,
+                 np.random.default_rng([seed, i]).standard_normal(model.z_size)) for i in range(num)]
 
 
 def encode_file(model: MusicVAE, path: str | Path, window: int = 0) -> np.ndarray:
@@ -53,10 +58,7 @@ def interpolation_rows(model: MusicVAE, pairs: list[tuple[str, str]], steps: int
         za, zb = torch.from_numpy(encode_file(model, a, window)), torch.from_numpy(encode_file(model, b, window))
         zs = (slerp if method == "slerp" else lerp)(za, zb, t).numpy()
         for k in range(steps):
-            i = p * steps + k
-            rows.append({"id": i, "kind": "interpolate", "path": relative_path("interpolate", i), "seed": seed,
-                         "temperature": float(temperature or 0.0), "source": f"{a}|{b}", "t": float(t[k]),
-                         "z": zs[k].tolist()})
+            rows.append(_row("interpolate", p * steps + k, seed, temperature, f"{a}|{b}", t[k], zs[k]))
     return rows
 
 
@@ -67,18 +69,11 @@ def grid_rows(model: MusicVAE, corners: list[str], steps: int, seed: int, temper
         raise ValueError("a grid needs exactly 4 corner files")
     c = torch.from_numpy(np.stack([encode_file(model, f, window) for f in corners]))
     zs = grid(c, steps).reshape(steps * steps, -1).numpy()
-    return [{"id": i, "kind": "grid", "path": relative_path("grid", i), "seed": seed,
-             "temperature": float(temperature or 0.0), "source": "|".join(corners),
-             "t": float(i), "z": z.tolist()} for i, z in enumerate(zs)]
+    return [_row("grid", i, seed, temperature, "|".join(corners), i, z) for i, z in enumerate(zs)]
 
 
 def attribute_rows(model: MusicVAE, inputs: list[str], vector: np.ndarray, name: str, amount: float, seed: int,
                    temperature: float | None, window: int = 0) -> list[dict[str, Any]]:
     """One edited file per input: decode(mu + amount * vector)."""
-    rows = []
-    for i, f in enumerate(inputs):
-        z = encode_file(model, f, window) + amount * vector
-        rows.append({"id": i, "kind": "attribute", "path": relative_path("attribute", i), "seed": seed,
-                     "temperature": float(temperature or 0.0), "source": f"{f}|{name}{amount:+g}",
-                     "t": float(amount), "z": z.astype(np.float32).tolist()})
-    return rows
+    return [_row("attribute", i, seed, temperature, f"{f}|{name}{amount:+g}", amount,
+                 encode_file(model, f, window) + amount * vector) for i, f in enumerate(inputs)]

@@ -61,10 +61,8 @@ def _all_true(flag: bool, worker: Worker) -> bool:
     return bool(t.item())
 
 
-def _epoch_batches(worker: Worker, epoch: int, settings: dict, cfg: Config, batch_size: int
-                   ) -> Iterator[torch.Tensor]:
-    conv = converter_for(cfg)
-    classes = conv.num_classes if conv.family == "melody" else getattr(conv, "melody", conv).num_classes
+def _epoch_batches(worker: Worker, epoch: int, settings: dict, conv, batch_size: int) -> Iterator[torch.Tensor]:
+    classes = getattr(conv, "melody", conv).num_classes  # melody classes (a trio's melody part)
     rng = np.random.default_rng([settings["seed"], epoch, worker.rank])
     rebatch = Rebatcher(batch_size)
     for b in worker.train_batches():
@@ -151,6 +149,7 @@ def run_training(settings: dict[str, Any], worker: Worker) -> dict[str, Any]:
                       {**cfg.to_dict(), **(settings["wandb_extra"] or {}), "num_workers": worker.world},
                       group=settings["wandb_group"])
     batch_size = int(hp["batch_size"])
+    conv = converter_for(cfg)
     last: dict[str, Any] = {}
     t0, seen_at_t0 = time.perf_counter(), step
 
@@ -173,7 +172,7 @@ def run_training(settings: dict[str, Any], worker: Worker) -> dict[str, Any]:
 
     while step < settings["num_steps"]:
         produced = 0
-        batches = _epoch_batches(worker, epoch, settings, cfg, batch_size)
+        batches = _epoch_batches(worker, epoch, settings, conv, batch_size)
         while step < settings["num_steps"]:
             batch = next(batches, None)
             if not _all_true(batch is not None, worker):
