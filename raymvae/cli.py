@@ -240,6 +240,19 @@ def cmd_corpus_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve a trained model over HTTP with Ray Serve (sample, encode, decode, interpolate, attribute),
+    in the foreground until Ctrl-C. API docs at http://HOST:PORT/docs."""
+    from raymvae.serve.launch import serve_forever
+    from raymvae.serve.settings import ServeSettings
+
+    settings = ServeSettings(model=args.model, replicas=args.replicas, num_cpus=args.num_cpus, num_gpus=args.num_gpus,
+                             max_batch_size=args.max_batch_size, batch_wait_timeout_s=args.batch_wait_timeout_s,
+                             max_n=args.max_n, max_steps=args.max_steps, max_body_bytes=args.max_body_bytes)
+    serve_forever(settings, args.host, args.port, args.address)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="raymvae", description="MusicVAE on Ray: data, training, sampling, serving.")
     ap.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
@@ -366,6 +379,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-windows", type=int, default=20000, help="windows used for the vector (default 20000)")
     p.add_argument("--recompute", action="store_true", help="recompute a saved vector")
     p.set_defaults(func=cmd_generate_attribute)
+
+    p = sub.add_parser("serve", help="HTTP endpoint for the model (Ray Serve)", description=cmd_serve.__doc__)
+    p.add_argument("--model", required=True, help="run dir with a model export (train, tune best/, import)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--replicas", type=int, default=1, help="model replicas (default 1)")
+    p.add_argument("--num-cpus", type=float, default=1.0, help="CPUs per replica (default 1)")
+    p.add_argument("--num-gpus", type=float, default=0.0, help="GPUs per replica (default 0)")
+    p.add_argument("--max-batch-size", type=int, default=16,
+                   help="requests decoded together (default 16; 1 turns batching off)")
+    p.add_argument("--batch-wait-timeout-s", type=float, default=0.002,
+                   help="how long a batch waits to fill once it has a request (default 0.002)")
+    p.add_argument("--max-n", type=int, default=64, help="largest /sample n and /decode z count (default 64)")
+    p.add_argument("--max-steps", type=int, default=64, help="largest /interpolate steps (default 64)")
+    p.add_argument("--max-body-bytes", type=int, default=4 << 20, help="larger bodies get a 413 (default 4 MiB)")
+    p.add_argument("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS or a local Ray)")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("configs", help="list the Magenta config presets", description=cmd_configs.__doc__)
     p.set_defaults(func=cmd_configs)

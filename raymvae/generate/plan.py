@@ -23,40 +23,66 @@ def _row(kind: str, i: int, seed: int, temperature: float | None, source: str, t
             "z": np.asarray(z, np.float32).tolist()}
 
 
+def prior_z(z_size: int, seed: int, ids) -> np.ndarray:
+    """z ~ N(0, I) of rows ``ids``: row i's draw comes from (seed, i) alone, whatever else is drawn."""
+    return np.stack([np.random.default_rng([seed, int(i)]).standard_normal(z_size) for i in ids]).astype(np.float32)
+
+
 def sample_rows(model: MusicVAE, num: int, seed: int, temperature: float) -> list[dict[str, Any]]:
     """``num`` prior draws; z of file i comes from (seed, i), so files are reproducible one by one."""
-    return [_row("sample", i, seed, temperature, "", 0.0,
-                 np.random.default_rng([seed, i]).standard_normal(model.z_size)) for i in range(num)]
+    zs = prior_z(model.z_size, seed, range(num)) if num else []
+    return [_row("sample", i, seed, temperature, "", 0.0, z) for i, z in enumerate(zs)]
+
+
+def select_window(model: MusicVAE, data: bytes, window: int = 0, name: str = "input") -> tuple[np.ndarray, int]:
+    """Window ``window`` of MIDI bytes as a batch of one, and how many windows the file has;
+    NoWindowError says why when there is none."""
+    conv = converter_for(model.config)
+    try:
+        windows = conv.encode_midi(data)
+    except MidiError as exc:
+        raise NoWindowError(f"{name}: cannot read MIDI ({exc})") from exc
+    if len(windows) == 0:
+        raise NoWindowError(f"{name}: {conv.describe_empty()}")
+    if not 0 <= window < len(windows):
+        raise NoWindowError(f"{name}: has {len(windows)} windows; window {window} is out of range")
+    return windows[window:window + 1], len(windows)
 
 
 def encode_file(model: MusicVAE, path: str | Path, window: int = 0) -> np.ndarray:
     """mu of window ``window`` of a MIDI file; NoWindowError says why when there is none."""
-    conv = converter_for(model.config)
     try:
-        windows = conv.encode_midi(Path(path).read_bytes())
-    except (OSError, MidiError) as exc:
+        data = Path(path).read_bytes()
+    except OSError as exc:
         raise NoWindowError(f"{path}: cannot read MIDI ({exc})") from exc
-    if len(windows) == 0:
-        raise NoWindowError(f"{path}: {conv.describe_empty()}")
-    if not 0 <= window < len(windows):
-        raise NoWindowError(f"{path}: has {len(windows)} windows; --window {window} is out of range")
     with torch.no_grad():
-        mu, _ = model.encode(torch.from_numpy(windows[window:window + 1].astype(np.int64)))
+        mu, _ = model.encode(torch.from_numpy(select_window(model, data, window, str(path))[0].astype(np.int64)))
     return mu[0].numpy()
+
+
+def check_interpolation(steps: int, method: str) -> None:
+    """ValueError unless ``steps`` >= 2 (the endpoints) and ``method`` is slerp or linear."""
+    if steps < 2:
+        raise ValueError("steps must be at least 2 (the endpoints)")
+    if method not in ("slerp", "linear"):
+        raise ValueError(f"method must be slerp or linear, got {method!r}")
+
+
+def interpolate(za: np.ndarray, zb: np.ndarray, steps: int, method: str = "slerp") -> tuple[np.ndarray, np.ndarray]:
+    """(t, z) of ``steps`` points from ``za`` to ``zb``, endpoints included, by slerp or linear."""
+    check_interpolation(steps, method)
+    t = np.linspace(0.0, 1.0, steps)
+    zs = (slerp if method == "slerp" else lerp)(torch.from_numpy(np.asarray(za)), torch.from_numpy(np.asarray(zb)), t)
+    return t, zs.numpy()
 
 
 def interpolation_rows(model: MusicVAE, pairs: list[tuple[str, str]], steps: int, method: str, seed: int,
                        temperature: float | None, window: int = 0) -> list[dict[str, Any]]:
     """``steps`` files per pair from mu(a) to mu(b), endpoints included."""
-    if steps < 2:
-        raise ValueError("--steps must be at least 2 (the endpoints)")
-    if method not in ("slerp", "linear"):
-        raise ValueError(f"--method must be slerp or linear, got {method!r}")
+    check_interpolation(steps, method)
     rows = []
-    t = np.linspace(0.0, 1.0, steps)
     for p, (a, b) in enumerate(pairs):
-        za, zb = torch.from_numpy(encode_file(model, a, window)), torch.from_numpy(encode_file(model, b, window))
-        zs = (slerp if method == "slerp" else lerp)(za, zb, t).numpy()
+        t, zs = interpolate(encode_file(model, a, window), encode_file(model, b, window), steps, method)
         for k in range(steps):
             rows.append(_row("interpolate", p * steps + k, seed, temperature, f"{a}|{b}", t[k], zs[k]))
     return rows

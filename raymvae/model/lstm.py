@@ -1,8 +1,8 @@
 """LSTM stacks with Magenta's LSTMBlockCell semantics on top of fused ``nn.LSTM``.
 
 Each layer is one ``nn.LSTM`` (cuDNN on GPU) so that a whole teacher-forced
-sequence runs fused; ``step`` runs one time step with the same weights for
-sampling loops. Magenta's forget bias (+1, added inside the cell) lives in
+sequence runs fused; ``step`` runs one time step with the same weights
+(``torch.lstm_cell``) for sampling loops. Magenta's forget bias (+1, added inside the cell) lives in
 ``bias_ih``'s forget block; ``bias_hh`` is frozen at zero so that the
 trainable parameters are exactly Magenta's (one bias vector per layer).
 """
@@ -91,9 +91,18 @@ class LSTMStack(nn.Module):
         return x, new_state
 
     def step(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        """One time step: ``x`` [B, in] -> top output [B, H]."""
-        out, new_state = self.forward(x.unsqueeze(1), state)
-        return out[:, 0], new_state
+        """One time step: ``x`` [B, in] -> top output [B, H].
+
+        ``torch.lstm_cell`` on the layers' own weights: a one-step ``nn.LSTM`` call
+        costs ~0.4 ms of oneDNN set-up on CPU, over 10x the cell's arithmetic.
+        """
+        new_state = []
+        for layer, (h, c) in zip(self.layers, state):
+            h, c = torch.lstm_cell(self._drop(x), (h, c), layer.weight_ih_l0, layer.weight_hh_l0,
+                                   layer.bias_ih_l0, layer.bias_hh_l0)
+            new_state.append((h, c))
+            x = h
+        return x, new_state
 
 
 class BidirectionalLSTM(nn.Module):

@@ -1,0 +1,137 @@
+"""Requests/s and p50/p99 latency of POST /interpolate on Ray Serve: batched vs --max-batch-size 1, same run.
+
+    python benchmarks/serve.py [--model RUN_DIR] [--clients 1 8 16 32] [--seconds 10] [--steps 8]
+
+Without --model, a cat-mel_2bar_small model (full size, untrained weights:
+serving cost does not depend on training) is exported to a temporary run
+dir. Each client is an asyncio task sending one request after another over
+HTTP to 127.0.0.1 (the client, Serve's proxy and the replica share this
+machine). Each request carries two 2-bar melodies as base64 MIDI and gets
+``steps`` sequences back. Targets on 2 cores: p99 < 250 ms at 16 clients,
+and batching >= 3x the throughput of batch 1.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import logging
+import shutil
+import socket
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def melody_b64(conv, seed: int) -> str:
+    """A 2-bar melody (notes and rests drawn from ``seed``) as base64 MIDI."""
+    rng = np.random.default_rng(seed)
+    w = np.where(rng.random(32) < 0.4, rng.integers(40, 70, 32), np.where(rng.random(32) < 0.5, 0, 1))
+    w[0] = 50
+    return base64.b64encode(conv.to_midi_bytes(conv.decode(w[None])[0])).decode()
+
+
+async def load(url: str, bodies: list[bytes], clients: int, seconds: float, method: str = "POST") -> tuple[list[float], int]:
+    """``clients`` loops of POSTs for ``seconds``; latencies (s) of the 200s and the count of other statuses."""
+    import aiohttp
+
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+
+    async def client(session: aiohttp.ClientSession, k: int) -> None:
+        nonlocal errors
+        i = k
+        while time.perf_counter() < deadline:
+            t = time.perf_counter()
+            async with session.request("GET" if not bodies[i % len(bodies)] else method, url, data=bodies[i % len(bodies)] or None,
+                                    headers={"content-type": "application/json"}) as r:
+                await r.read()
+                if r.status == 200:
+                    latencies.append(time.perf_counter() - t)
+                else:
+                    errors += 1
+            i += clients
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=clients)) as session:
+        await asyncio.gather(*(client(session, k) for k in range(clients)))
+    return latencies, errors
+
+
+def run_case(run_dir: str, port: int, batch: int, bodies: list[bytes], clients: list[int], seconds: float):
+    from ray import serve
+
+    from raymvae.serve.app import build_app
+
+    serve.run(build_app({"model": run_dir, "max_batch_size": batch, "num_cpus": 1}), name="bench",
+              route_prefix="/", blocking=False)
+    url = f"http://127.0.0.1:{port}/interpolate"
+    asyncio.run(load(url, bodies, 4, 2.0))
+    rows = []
+    for c in clients:
+        lat, errors = asyncio.run(load(url, bodies, c, seconds))
+        lat = np.array(lat)
+        rows.append({"batch": batch, "clients": c, "rps": len(lat) / seconds, "p50": np.percentile(lat, 50) * 1e3,
+                     "p99": np.percentile(lat, 99) * 1e3, "errors": errors})
+        r = rows[-1]
+        print(f"max_batch_size {batch:3d}  {c:3d} clients  {r['rps']:7.1f} req/s  p50 {r['p50']:6.1f} ms  "
+              f"p99 {r['p99']:6.1f} ms  non-200: {errors}", flush=True)
+    serve.delete("bench")
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default=None, help="run dir (default: a fresh cat-mel_2bar_small)")
+    ap.add_argument("--clients", type=int, nargs="+", default=[1, 8, 16, 32])
+    ap.add_argument("--seconds", type=float, default=10.0, help="per measurement (default 10)")
+    ap.add_argument("--steps", type=int, default=8, help="sequences per interpolation (default 8)")
+    ap.add_argument("--batch-size", type=int, default=16, help="max_batch_size of the batched case (default 16)")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+
+    import ray
+    from ray import serve
+
+    from raymvae.export import save_export
+    from raymvae.model import build
+    from raymvae.music import converter_for
+
+    work = Path(tempfile.mkdtemp(prefix="raymvae-servebench-"))
+    try:
+        run_dir = args.model
+        if run_dir is None:
+            run_dir = str(work / "run")
+            save_export(run_dir, build("cat-mel_2bar_small").eval(), 0)
+        conv = converter_for("cat-mel_2bar_small")
+        melodies = [melody_b64(conv, s) for s in range(16)]
+        bodies = [json.dumps({"a": melodies[i], "b": melodies[(i + 1) % 16], "steps": args.steps,
+                              "seed": i}).encode() for i in range(16)]
+        port = free_port()
+        ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+        serve.start(http_options={"host": "127.0.0.1", "port": port})
+        batched = run_case(run_dir, port, args.batch_size, bodies, args.clients, args.seconds)
+        single = run_case(run_dir, port, 1, bodies, args.clients, args.seconds)
+        print(f"\n/interpolate, {args.steps} steps per request, cat-mel_2bar_small, 1 replica (1 CPU), "
+              f"{args.seconds:.0f} s per point")
+        print("clients  batched req/s  p50 ms  p99 ms | batch-1 req/s  p50 ms  p99 ms | throughput ratio")
+        for b, s in zip(batched, single):
+            print(f"{b['clients']:7d}  {b['rps']:13.1f}  {b['p50']:6.1f}  {b['p99']:6.1f} | {s['rps']:13.1f}  "
+                  f"{s['p50']:6.1f}  {s['p99']:6.1f} | {b['rps'] / s['rps']:.2f}x")
+        serve.shutdown()
+        ray.shutdown()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""The Ray Serve application: a FastAPI ingress over one model per replica, with dynamic batching.
+
+``build_app(args)`` is the application builder that ``raymvae serve``,
+``serve run configs/serve/default.yaml`` and ``serve deploy`` use. Each
+replica loads the model once; concurrent requests meet in ``@serve.batch``
+queues (one for encoding, one for decoding) and the model runs in a worker
+thread, so the event loop keeps parsing requests while a batch computes.
+"""
+
+import asyncio
+import logging
+import secrets
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from ray import serve
+from ray.serve import Application
+
+from raymvae.generate.plan import interpolate, prior_z
+from raymvae.serve.schemas import (AttributeRequest, DecodeRequest, Encoded, EncodeRequest, InterpolateRequest,
+                                   SampleRequest, Sequences)
+from raymvae.serve.service import BadRequest, DecodeJob, ModelService
+from raymvae.serve.settings import ServeSettings
+
+log = logging.getLogger(__name__)
+
+api = FastAPI(title="raymvae", description="MusicVAE over HTTP: sample, encode, decode, interpolate and edit "
+              "symbolic music. MIDI travels as base64 strings; every result comes back as base64 MIDI plus its "
+              "NoteSequence as JSON.")
+
+
+class BodyLimit:
+    """ASGI middleware: bodies over ``app.state.max_body_bytes`` get a 413 before any parsing."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        limit = getattr(scope["app"].state, "max_body_bytes", ServeSettings.model_fields["max_body_bytes"].default)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            return await self._reject(scope, receive, send, limit)
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            size += len(message.get("body", b""))
+            if size > limit:
+                return await self._reject(scope, receive, send, limit)
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        body, replayed = b"".join(chunks), False
+
+        async def replay():
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    @staticmethod
+    async def _reject(scope, receive, send, limit: int) -> None:
+        await JSONResponse({"detail": f"request body larger than this server's max_body_bytes ({limit})"},
+                           status_code=413)(scope, receive, send)
+
+
+api.add_middleware(BodyLimit)
+
+
+@api.exception_handler(RequestValidationError)
+async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 listing what is wrong where, without echoing inputs (they may be megabytes, or NaN)."""
+    return JSONResponse({"detail": [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+                                    for e in exc.errors()]}, status_code=422)
+
+
+@api.exception_handler(BadRequest)
+async def _bad_request(_: Request, exc: BadRequest) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+
+
+def _seed(seed: int | None) -> int:
+    return secrets.randbelow(2**31) if seed is None else seed
+
+
+@serve.deployment(name="MusicVAE")
+@serve.ingress(api)
+class MusicVAEServer:
+    """One replica: the model, loaded once, behind the HTTP routes below."""
+
+    def __init__(self, settings: dict[str, Any]):
+        s = ServeSettings(**settings)
+        torch.set_num_threads(max(1, int(s.num_cpus)))
+        self.service = ModelService(s, "cuda" if s.num_gpus > 0 and torch.cuda.is_available() else "cpu")
+        api.state.max_body_bytes = s.max_body_bytes
+        for queue in (self._encode_batch, self._decode_batch):
+            queue.set_max_batch_size(s.max_batch_size)
+            queue.set_batch_wait_timeout_s(s.batch_wait_timeout_s)
+        self.counts = {f"{kind}_{what}": 0 for kind in ("encode", "decode") for what in ("batches", "requests")}
+        self.counts.update(largest_encode_batch=0, largest_decode_batch=0)
+        log.info("serving %s (step %s) on %s", s.model, self.service.export.get("step"), self.service.device)
+
+    def _count(self, kind: str, size: int) -> None:
+        self.counts[f"{kind}_batches"] += 1
+        self.counts[f"{kind}_requests"] += size
+        self.counts[f"largest_{kind}_batch"] = max(self.counts[f"largest_{kind}_batch"], size)
+
+    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.002)
+    async def _encode_batch(self, windows: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        self._count("encode", len(windows))
+        return await asyncio.to_thread(self.service.encode, windows)
+
+    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.002)
+    async def _decode_batch(self, jobs: list[DecodeJob]) -> list[np.ndarray]:
+        self._count("decode", len(jobs))
+        return await asyncio.to_thread(self.service.decode, jobs)
+
+    async def _sequences(self, z: np.ndarray, temperature: float, seed: int, ts: np.ndarray | None = None) -> dict:
+        windows = await self._decode_batch(DecodeJob(z, temperature, seed))
+        return {"seed": seed, "temperature": temperature, "results": self.service.render(windows, z, ts)}
+
+    @api.get("/healthz")
+    async def healthz(self) -> dict[str, str]:
+        """Liveness: the replica is up and its model is loaded."""
+        return {"status": "ok"}
+
+    @api.get("/model")
+    async def model(self) -> dict[str, Any]:
+        """Config name, sizes, training step, attributes, this server's limits and its batch counts."""
+        return {**self.service.info(), "served": dict(self.counts)}
+
+    @api.post("/sample", response_model=Sequences)
+    async def sample(self, req: SampleRequest) -> dict:
+        """n samples from the prior; with a seed, the same files as `generate sample --seed`."""
+        self.service.check_count(req.n)
+        temperature, seed = self.service.check_temperature(req.temperature), _seed(req.seed)
+        return await self._sequences(prior_z(self.service.model.z_size, seed, range(req.n)), temperature, seed)
+
+    @api.post("/interpolate", response_model=Sequences)
+    async def interpolate(self, req: InterpolateRequest) -> dict:
+        """steps sequences from MIDI a to MIDI b (means of their windows), endpoints included."""
+        self.service.check_steps(req.steps, req.method)
+        temperature, seed = self.service.check_temperature(req.temperature), _seed(req.seed)
+        wa, _ = self.service.midi_window(req.a, req.window, "a")
+        wb, _ = self.service.midi_window(req.b, req.window, "b")
+        mu, _ = await self._encode_batch(np.concatenate([wa, wb]))
+        t, z = interpolate(mu[0], mu[1], req.steps, req.method)
+        return await self._sequences(z, temperature, seed, t)
+
+    @api.post("/encode", response_model=Encoded)
+    async def encode(self, req: EncodeRequest) -> dict:
+        """The latent mean and standard deviation of one window of a MIDI file."""
+        window, count = self.service.midi_window(req.midi, req.window, "midi")
+        mu, sigma = await self._encode_batch(window)
+        return {"z": mu[0].tolist(), "sigma": sigma[0].tolist(), "window": req.window, "num_windows": count}
+
+    @api.post("/decode", response_model=Sequences)
+    async def decode(self, req: DecodeRequest) -> dict:
+        """Sequences from latent vectors (one, or a list)."""
+        z = self.service.z_rows(req.z)
+        return await self._sequences(z, self.service.check_temperature(req.temperature), _seed(req.seed))
+
+    @api.post("/attribute", response_model=Sequences)
+    async def attribute(self, req: AttributeRequest) -> dict:
+        """A MIDI file moved along a saved attribute vector: decode(mu + amount * vector)."""
+        vector = self.service.vector(req.attribute)
+        temperature, seed = self.service.check_temperature(req.temperature), _seed(req.seed)
+        window, _ = self.service.midi_window(req.midi, req.window, "midi")
+        mu, _ = await self._encode_batch(window)
+        return await self._sequences(mu + req.amount * vector, temperature, seed)
+
+
+def build_app(args: dict[str, Any]) -> Application:
+    """The Serve application of ``args`` (ServeSettings fields): the builder for `serve run` and the CLI."""
+    settings = ServeSettings(**args)
+    run_dir = Path(settings.model).expanduser().resolve()
+    if not (run_dir / "export" / "model.safetensors").exists():
+        raise FileNotFoundError(f"{settings.model} has no model export (export/model.safetensors); train a model "
+                                f"or run `raymvae import-magenta` first")
+    settings = settings.model_copy(update={"model": str(run_dir)})
+    return MusicVAEServer.options(
+        num_replicas=settings.replicas, max_ongoing_requests=settings.max_ongoing_requests,
+        ray_actor_options={"num_cpus": settings.num_cpus, "num_gpus": settings.num_gpus},
+    ).bind(settings.model_dump())

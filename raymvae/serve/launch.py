@@ -1,0 +1,49 @@
+"""``raymvae serve``: run the application in the foreground until Ctrl-C or SIGTERM, then stop cleanly."""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+from raymvae.serve.settings import ServeSettings
+
+log = logging.getLogger(__name__)
+APP_NAME = "raymvae"
+
+
+def serve_forever(settings: ServeSettings, host: str = "127.0.0.1", port: int = 8000,
+                  address: str | None = None) -> None:
+    """Start Serve on ``host:port`` with the model application; block; on a signal tear down what we started.
+
+    On a local Ray (no address) that is Serve and Ray; on a cluster only this
+    application, so other Serve applications there keep running.
+    """
+    import ray
+    from ray import serve
+
+    from raymvae.runtime import init_ray
+    from raymvae.serve.app import build_app
+
+    app = build_app(settings.model_dump())
+    own_ray = not ray.is_initialized() and not address
+    init_ray(address)
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        serve.start(http_options={"host": host, "port": port})
+        serve.run(app, name=APP_NAME, route_prefix="/", blocking=False)
+        print(f"raymvae serving {settings.model} at http://{host}:{port} (API docs: http://{host}:{port}/docs); "
+              f"Ctrl-C stops", flush=True)
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        log.info("stopping")
+        if own_ray:
+            serve.shutdown()
+            ray.shutdown()
+        else:
+            serve.delete(APP_NAME)
+        print("raymvae serve: stopped", flush=True)

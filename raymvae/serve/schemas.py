@@ -1,0 +1,74 @@
+"""Request and response bodies of the HTTP API (pydantic: FastAPI validates them and documents them at /docs).
+
+Static checks (types, signs) live here; limits a deployment configures
+(largest n, steps, temperature) are checked by the service with a 422.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MIDI_B64 = "a MIDI file, base64-encoded"
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+Seed = Annotated[int | None, Field(ge=0, le=2**63 - 1, description="random seed (default: drawn; echoed back)")]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SampleRequest(Request):
+    n: int = Field(1, description="number of samples (1 .. the server's max_n)")
+    temperature: Finite = Field(0.5, description="sampling temperature; 0 = argmax")
+    seed: Seed = None
+
+
+class InterpolateRequest(Request):
+    a: str = Field(description=f"start: {MIDI_B64}")
+    b: str = Field(description=f"end: {MIDI_B64}")
+    steps: int = Field(8, description="sequences, endpoints included (2 .. the server's max_steps)")
+    method: Literal["slerp", "linear"] = "slerp"
+    temperature: Finite = Field(0.0, description="0 = argmax (default)")
+    seed: Seed = None
+    window: int = Field(0, ge=0, description="which window of a multi-window file")
+
+
+class EncodeRequest(Request):
+    midi: str = Field(description=MIDI_B64)
+    window: int = Field(0, ge=0, description="which window of a multi-window file")
+
+
+class DecodeRequest(Request):
+    z: list[Finite] | list[list[Finite]] = Field(description="one latent vector, or a list of them")
+    temperature: Finite = Field(0.0, description="0 = argmax (default)")
+    seed: Seed = None
+
+
+class AttributeRequest(Request):
+    midi: str = Field(description=MIDI_B64)
+    attribute: str = Field(description="an attribute whose vector the run dir holds (see GET /model)")
+    amount: Finite = Field(1.0, description="z + amount * vector")
+    temperature: Finite = Field(0.0, description="0 = argmax (default)")
+    seed: Seed = None
+    window: int = Field(0, ge=0)
+
+
+class Sequence(BaseModel):
+    z: list[float]
+    midi: str = Field(description="the result as base64 MIDI")
+    note_sequence: dict[str, Any] = Field(description="the result as a NoteSequence (protobuf JSON)")
+    t: float | None = Field(None, description="interpolation position in [0, 1]")
+
+
+class Sequences(BaseModel):
+    seed: int
+    temperature: float
+    results: list[Sequence]
+
+
+class Encoded(BaseModel):
+    z: list[float] = Field(description="mu of the window")
+    sigma: list[float]
+    window: int
+    num_windows: int

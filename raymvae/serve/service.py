@@ -1,0 +1,179 @@
+"""What the HTTP endpoints do, without Ray or HTTP: validate, encode, decode, render.
+
+The Serve deployment (raymvae.serve.app) wraps this: it batches ``encode``
+and ``decode`` across concurrent requests and maps ``BadRequest`` to a 4xx.
+Latent maths and window selection are the generation helpers
+(raymvae.generate.plan), so served and batch-generated files agree: a
+/sample with seed S gives the files of ``generate sample --seed S``.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from raymvae.export import load_export
+from raymvae.generate.attributes import attribute_names, load_vector
+from raymvae.generate.batch import uniforms_for
+from raymvae.generate.plan import NoWindowError, check_interpolation, select_window
+from raymvae.music import converter_for
+from raymvae.serve.settings import ServeSettings
+
+log = logging.getLogger(__name__)
+
+
+class BadRequest(ValueError):
+    """A request the server refuses, with the HTTP status and a message that says why."""
+
+    def __init__(self, message: str, status: int = 422):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class DecodeJob:
+    """Rows of z from one request, decoded with that request's temperature and seed."""
+
+    z: np.ndarray
+    temperature: float
+    seed: int
+
+
+class ModelService:
+    """One model replica's work: loaded once, then called with validated inputs."""
+
+    def __init__(self, settings: ServeSettings, device: str = "cpu"):
+        self.settings = settings
+        self.run_dir = Path(settings.model)
+        self.device = torch.device(device)
+        self.model, self.export = load_export(self.run_dir, device)
+        self.converter = converter_for(self.model.config)
+        self._vectors: dict[str, np.ndarray] = {}
+
+    # Validation ---------------------------------------------------------------
+    def check_temperature(self, temperature: float) -> float:
+        if not 0.0 <= temperature <= self.settings.max_temperature:
+            raise BadRequest(f"temperature must be between 0 (argmax) and {self.settings.max_temperature}, "
+                             f"got {temperature}")
+        return temperature
+
+    def check_count(self, n: int, what: str = "n") -> int:
+        if not 1 <= n <= self.settings.max_n:
+            raise BadRequest(f"{what} must be between 1 and {self.settings.max_n} (this server's max_n), got {n}")
+        return n
+
+    def check_steps(self, steps: int, method: str) -> None:
+        if steps > self.settings.max_steps:
+            raise BadRequest(f"steps must be between 2 and {self.settings.max_steps} (this server's max_steps), "
+                             f"got {steps}")
+        try:
+            check_interpolation(steps, method)
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from exc
+
+    def z_rows(self, z: list[float] | list[list[float]]) -> np.ndarray:
+        """A request's z as [n, z_size] float32, checked for shape and finiteness."""
+        rows = z if z and isinstance(z[0], list) else [z]
+        self.check_count(len(rows) if z else 0, "the number of z vectors")
+        size = self.model.z_size
+        bad = [i for i, r in enumerate(rows) if len(r) != size]
+        if bad:
+            raise BadRequest(f"z must have {size} values per vector; vector {bad[0]} has {len(rows[bad[0]])}")
+        out = np.asarray(rows, np.float32)
+        if not np.isfinite(out).all():
+            raise BadRequest("z must be finite numbers")
+        return out
+
+    def midi_window(self, data_b64: str, window: int, field: str) -> tuple[np.ndarray, int]:
+        """Window ``window`` of a base64 MIDI field, and the file's window count."""
+        try:
+            data = base64.b64decode(data_b64, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise BadRequest(f"{field}: not base64 ({exc})") from exc
+        if not data:
+            raise BadRequest(f"{field}: empty")
+        try:
+            return select_window(self.model, data, window, field)
+        except NoWindowError as exc:
+            raise BadRequest(str(exc)) from exc
+
+    def vector(self, name: str) -> np.ndarray:
+        """The saved attribute vector ``name`` of the run dir (``generate attribute`` writes them)."""
+        if name not in self._vectors:
+            if name not in attribute_names(self.model):
+                raise BadRequest(f"unknown attribute {name!r}; {self.model.config.name} has "
+                                 f"{', '.join(attribute_names(self.model))}")
+            vec = load_vector(self.run_dir, name)
+            if vec is None:
+                raise BadRequest(f"no vector for {name!r} in {self.run_dir}/attributes; build it with "
+                                 f"`raymvae generate attribute --model RUN_DIR --examples SHARDS --attribute {name} "
+                                 f"...` (the server picks it up without a restart)")
+            self._vectors[name] = vec
+        return self._vectors[name]
+
+    # Model (batched by the deployment) ------------------------------------------
+    @torch.no_grad()
+    def encode(self, windows: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(mu, sigma) of each request's window batch, in one forward pass."""
+        x = torch.from_numpy(np.concatenate(windows).astype(np.int64)).to(self.device)
+        mu, sigma = self.model.encode(x)
+        mu, sigma = mu.float().cpu().numpy(), sigma.float().cpu().numpy()
+        bounds = np.cumsum([0] + [len(w) for w in windows])
+        return [(mu[a:b], sigma[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+
+    @torch.no_grad()
+    def decode(self, jobs: list[DecodeJob]) -> list[np.ndarray]:
+        """Windows of every job; one forward pass per distinct temperature in the batch.
+
+        Row i of a job samples with the noise of (seed, i), as batch generation does, so
+        a result does not depend on which requests shared its batch.
+        """
+        out: list[np.ndarray | None] = [None] * len(jobs)
+        for temperature in sorted({j.temperature for j in jobs}):
+            group = [i for i, j in enumerate(jobs) if j.temperature == temperature]
+            z = torch.from_numpy(np.concatenate([jobs[i].z for i in group])).to(self.device)
+            u = np.concatenate([uniforms_for(jobs[i].seed, np.arange(len(jobs[i].z)), self.model.seq_len,
+                                             self.model.sample_width) for i in group])
+            windows = self.model.decode(z, temperature=temperature or None,
+                                        uniforms=torch.from_numpy(u).to(self.device)).cpu().numpy()
+            start = 0
+            for i in group:
+                out[i] = windows[start:start + len(jobs[i].z)]
+                start += len(jobs[i].z)
+        return out
+
+    # Responses -------------------------------------------------------------------
+    def render(self, windows: np.ndarray, zs: np.ndarray, ts: np.ndarray | None = None) -> list[dict[str, Any]]:
+        """Each window as base64 MIDI and NoteSequence JSON."""
+        from google.protobuf.json_format import MessageToDict
+
+        out = []
+        for k, ns in enumerate(self.converter.decode(windows)):
+            out.append({"z": [float(v) for v in zs[k]],
+                        "midi": base64.b64encode(self.converter.to_midi_bytes(ns)).decode("ascii"),
+                        "note_sequence": MessageToDict(ns),
+                        "t": None if ts is None else float(ts[k])})
+        return out
+
+    def info(self) -> dict[str, Any]:
+        """GET /model: what is served, how big, how far trained, and this server's limits."""
+        cfg = self.model.config
+        h = cfg.hparams
+        saved = sorted(p.stem for p in (self.run_dir / "attributes").glob("*.json"))
+        s = self.settings
+        return {"config": cfg.name, "family": self.model.family, "encoder": cfg.model["encoder"],
+                "decoder": cfg.model["decoder"], "z_size": self.model.z_size, "max_seq_len": self.model.seq_len,
+                "enc_rnn_size": h.get("enc_rnn_size"), "dec_rnn_size": h.get("dec_rnn_size"),
+                "parameters": self.export.get("parameters"), "step": self.export.get("step"),
+                "source": self.export.get("source"), "device": str(self.device),
+                "attributes": {"available": attribute_names(self.model), "saved": saved},
+                "batching": {"max_batch_size": s.max_batch_size, "batch_wait_timeout_s": s.batch_wait_timeout_s,
+                             "replicas": s.replicas},
+                "limits": {"max_n": s.max_n, "max_steps": s.max_steps, "max_temperature": s.max_temperature,
+                           "max_body_bytes": s.max_body_bytes}}

@@ -1,0 +1,256 @@
+"""Ray Serve endpoint over real HTTP on 127.0.0.1: every route, every bad input, shared batches, the CLI."""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import requests
+import torch
+import yaml
+from google.protobuf.json_format import MessageToDict
+
+from midi_fixtures import midi_bytes
+from raymvae.config import preset_dir
+from raymvae.export import load_export, save_export
+from raymvae.generate.attributes import save_vector
+from raymvae.generate.batch import uniforms_for
+from raymvae.generate.plan import prior_z
+from raymvae.model import build, slerp
+from raymvae.music import converter_for
+
+pytestmark = pytest.mark.ray
+CONFIG = "cat-mel_2bar_small"
+MELODY_A = [(60 + (i % 5), 2 * i, 2 * i + 2) for i in range(16)]  # 2 bars of eighth notes
+MELODY_B = [(72 - (i % 7), 4 * i, 4 * i + 3) for i in range(16)]  # 4 bars of dotted eighths: 3 windows
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A small untrained model export plus a saved note_density vector."""
+    torch.manual_seed(0)
+    model = build(CONFIG, dict(enc_rnn_size=[32], dec_rnn_size=[32, 32], z_size=8))
+    out = tmp_path_factory.mktemp("serve_run")
+    save_export(out, model.eval(), 123)
+    vec = np.random.default_rng(0).standard_normal(8).astype(np.float32)
+    save_vector(out, "note_density", vec, {"attribute": "note_density"})
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(ray_session, run_dir):
+    """The application of configs/serve/default.yaml (its import_path and args, as `serve run` builds it),
+    with this test's model, small limits and a batch wait long enough for concurrent requests to meet."""
+    from ray import serve
+    from ray.serve.schema import ServeDeploySchema
+
+    spec = yaml.safe_load((preset_dir() / "serve" / "default.yaml").read_text())
+    ServeDeploySchema.model_validate(spec)
+    app_spec = spec["applications"][0]
+    module, attr = app_spec["import_path"].split(":")
+    builder = getattr(__import__(module, fromlist=[attr]), attr)
+    args = {**app_spec["args"], "model": str(run_dir), "max_n": 8, "max_steps": 10, "max_temperature": 2.0,
+            "max_body_bytes": 64 * 1024, "batch_wait_timeout_s": 0.05, "max_batch_size": 16}
+    port = free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    serve.run(builder(args), name="raymvae-test", route_prefix="/", blocking=False)
+    yield f"http://127.0.0.1:{port}"
+    serve.shutdown()
+
+
+@pytest.fixture(scope="module")
+def local(run_dir):
+    """The same model in this process, to compute what the server should answer."""
+    model, _ = load_export(run_dir)
+    return model, converter_for(model.config)
+
+
+def post(server: str, path: str, body) -> requests.Response:
+    return requests.post(server + path, json=body, timeout=60)
+
+
+def expected_sequences(local, z: np.ndarray, temperature: float, seed: int) -> list[dict]:
+    model, conv = local
+    u = uniforms_for(seed, np.arange(len(z)), model.seq_len, model.sample_width)
+    with torch.no_grad():
+        windows = model.decode(torch.from_numpy(z), temperature=temperature or None, uniforms=torch.from_numpy(u))
+    return [MessageToDict(ns) for ns in conv.decode(windows.numpy())]
+
+
+def local_mu(local, midi: bytes, window: int = 0) -> np.ndarray:
+    model, conv = local
+    w = conv.encode_midi(midi)[window:window + 1]
+    with torch.no_grad():
+        return model.encode(torch.from_numpy(w.astype(np.int64)))[0][0].numpy()
+
+
+def test_health_and_model_info(server):
+    assert requests.get(server + "/healthz", timeout=30).json() == {"status": "ok"}
+    info = requests.get(server + "/model", timeout=30).json()
+    assert info["config"] == CONFIG and info["step"] == 123 and info["z_size"] == 8
+    assert info["dec_rnn_size"] == [32, 32] and info["limits"]["max_n"] == 8
+    assert info["attributes"]["saved"] == ["note_density"]
+    assert requests.get(server + "/docs", timeout=30).status_code == 200
+    assert "/interpolate" in requests.get(server + "/openapi.json", timeout=30).json()["paths"]
+
+
+def test_sample_is_seeded_and_matches_batch_generation(server, local):
+    r = post(server, "/sample", {"n": 3, "temperature": 0.5, "seed": 5})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["seed"] == 5 and len(body["results"]) == 3
+    z = prior_z(8, 5, range(3))
+    np.testing.assert_allclose([res["z"] for res in body["results"]], z, atol=1e-6)
+    assert [res["note_sequence"] for res in body["results"]] == expected_sequences(local, z, 0.5, 5)
+    conv = local[1]
+    for res in body["results"]:
+        ns = conv.decode(conv.encode_midi(base64.b64decode(res["midi"])))
+        assert all(MessageToDict(x) == res["note_sequence"] for x in ns)
+    assert post(server, "/sample", {"n": 3, "temperature": 0.5, "seed": 5}).json() == body
+    drawn = post(server, "/sample", {"n": 1}).json()
+    assert isinstance(drawn["seed"], int) and drawn["temperature"] == 0.5
+
+
+def test_interpolate_encode_decode_attribute(server, local):
+    a, b = midi_bytes([(0, False, MELODY_A)]), midi_bytes([(0, False, MELODY_B)])
+    r = post(server, "/interpolate", {"a": b64(a), "b": b64(b), "steps": 5, "method": "slerp", "seed": 1})
+    assert r.status_code == 200, r.text
+    res = r.json()["results"]
+    za, zb = local_mu(local, a), local_mu(local, b)
+    assert [x["t"] for x in res] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    want = slerp(torch.from_numpy(za), torch.from_numpy(zb), np.linspace(0, 1, 5)).numpy()
+    np.testing.assert_allclose([x["z"] for x in res], want, atol=1e-5)
+    assert [x["note_sequence"] for x in res] == expected_sequences(local, np.asarray([x["z"] for x in res],
+                                                                                     np.float32), 0.0, 1)
+    lin = post(server, "/interpolate", {"a": b64(a), "b": b64(b), "steps": 3, "method": "linear"}).json()
+    np.testing.assert_allclose(lin["results"][1]["z"], (za + zb) / 2, atol=1e-5)
+
+    enc = post(server, "/encode", {"midi": b64(b), "window": 2}).json()
+    assert enc["num_windows"] == 3 and enc["window"] == 2 and len(enc["sigma"]) == 8
+    np.testing.assert_allclose(enc["z"], local_mu(local, b, 2), atol=1e-5)
+
+    one = post(server, "/decode", {"z": enc["z"], "temperature": 0}).json()["results"]
+    many = post(server, "/decode", {"z": [enc["z"], za.tolist()], "seed": 2}).json()["results"]
+    assert len(one) == 1 and len(many) == 2 and many[0]["note_sequence"] == one[0]["note_sequence"]
+
+    r = post(server, "/attribute", {"midi": b64(a), "attribute": "note_density", "amount": 1.5, "seed": 0})
+    assert r.status_code == 200, r.text
+    vec = np.random.default_rng(0).standard_normal(8).astype(np.float32)
+    got = r.json()["results"][0]
+    np.testing.assert_allclose(got["z"], za + 1.5 * vec, atol=1e-5)
+    assert got["note_sequence"] == expected_sequences(local, (za + 1.5 * vec)[None], 0.0, 0)[0]
+
+
+DRUMS_ONLY = midi_bytes([(0, True, [(36, 4 * i, 4 * i + 1) for i in range(16)])])
+MELODY = b64(midi_bytes([(0, False, MELODY_A)]))
+BAD = [
+    ("/sample", "{not json", 422, "JSON decode error"),
+    ("/sample", {"n": "three"}, 422, "valid integer"),
+    ("/sample", {"n": 0}, 422, "n must be between 1 and 8"),
+    ("/sample", {"n": 9}, 422, "max_n"),
+    ("/sample", {"n": 2, "temperature": -0.1}, 422, "temperature must be between 0"),
+    ("/sample", {"n": 2, "temperature": 2.5}, 422, "temperature must be between 0"),
+    ("/sample", '{"temperature": NaN}', 422, "finite number"),
+    ("/sample", {"n": 1, "seed": -1}, 422, "greater than or equal to 0"),
+    ("/sample", {"n": 1, "colour": "red"}, 422, "Extra inputs"),
+    ("/sample", [1, 2], 422, "valid dictionary"),
+    ("/interpolate", {"a": MELODY, "b": MELODY, "steps": 1}, 422, "at least 2"),
+    ("/interpolate", {"a": MELODY, "b": MELODY, "steps": 11}, 422, "max_steps"),
+    ("/interpolate", {"a": MELODY, "b": MELODY, "method": "cubic"}, 422, "slerp"),
+    ("/interpolate", {"a": MELODY}, 422, "Field required"),
+    ("/interpolate", {"a": MELODY, "b": "@@@not base64@@@"}, 422, "b: not base64"),
+    ("/interpolate", {"a": b64(b"hello, world"), "b": MELODY}, 422, "a: cannot read MIDI"),
+    ("/interpolate", {"a": MELODY, "b": b64(DRUMS_ONLY)}, 422, "b: no 2-bar melody in programs 0-31"),
+    ("/encode", {"midi": MELODY, "window": 5}, 422, "window 5 is out of range"),
+    ("/encode", {"midi": ""}, 422, "midi: empty"),
+    ("/encode", {"midi": 42}, 422, "valid string"),
+    ("/decode", {"z": [0.0, 1.0]}, 422, "8 values per vector"),
+    ("/decode", {"z": []}, 422, "number of z vectors must be between 1 and 8"),
+    ("/decode", {"z": [[0.0] * 8] * 9}, 422, "max_n"),
+    ("/decode", {"z": [1e39] * 8}, 422, "finite"),
+    ("/decode", {"z": "zeros"}, 422, "valid list"),
+    ("/attribute", {"midi": MELODY, "attribute": "loudness"}, 422, "unknown attribute 'loudness'"),
+    ("/attribute", {"midi": MELODY, "attribute": "syncopation"}, 422, "no vector for 'syncopation'"),
+    ("/attribute", {"midi": MELODY, "attribute": "note_density", "amount": "lots"}, 422, "valid number"),
+]
+
+
+@pytest.mark.parametrize("path,body,status,message", BAD, ids=[f"{p}-{m}" for p, _, _, m in BAD])
+def test_bad_input_gets_4xx_with_a_message(server, path, body, status, message):
+    data = body if isinstance(body, str) else json.dumps(body)
+    r = requests.post(server + path, data=data, headers={"content-type": "application/json"}, timeout=60)
+    assert r.status_code == status, r.text
+    assert message in r.text
+
+
+def test_oversize_bodies_get_413_and_the_server_stays_up(server):
+    big = json.dumps({"midi": "A" * (80 * 1024)})
+    r = requests.post(server + "/encode", data=big, headers={"content-type": "application/json"}, timeout=60)
+    assert r.status_code == 413 and "max_body_bytes" in r.text
+    chunked = requests.post(server + "/encode", data=(big[i:i + 4096].encode() for i in range(0, len(big), 4096)),
+                            headers={"content-type": "application/json"}, timeout=60)
+    assert chunked.status_code == 413
+    assert requests.get(server + "/healthz", timeout=30).json() == {"status": "ok"}
+    assert post(server, "/sample", {"n": 1, "seed": 0}).status_code == 200
+
+
+def test_concurrent_requests_share_batches(server, local):
+    before = requests.get(server + "/model", timeout=30).json()["served"]
+    with ThreadPoolExecutor(16) as pool:
+        replies = list(pool.map(lambda s: post(server, "/sample", {"n": 2, "seed": s, "temperature": 0.7}), range(16)))
+    assert all(r.status_code == 200 for r in replies)
+    after = requests.get(server + "/model", timeout=30).json()["served"]
+    assert after["decode_requests"] - before["decode_requests"] == 16
+    assert after["decode_batches"] - before["decode_batches"] < 16 and after["largest_decode_batch"] > 1
+    for s in (0, 9, 15):  # a result does not depend on the batch it was decoded in
+        assert [x["note_sequence"] for x in replies[s].json()["results"]] == \
+            expected_sequences(local, prior_z(8, s, range(2)), 0.7, s)
+
+
+def test_cli_serves_until_ctrl_c(run_dir, tmp_path):
+    port = free_port()
+    env = {**os.environ, "RAY_TMPDIR": "/tmp", "RAY_ADDRESS": ""}
+    proc = subprocess.Popen([sys.executable, "-m", "raymvae.cli", "serve", "--model", str(run_dir), "--port",
+                             str(port), "--max-batch-size", "4"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env=env, cwd=tmp_path)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).ok:
+                    break
+            except requests.ConnectionError:
+                time.sleep(1)
+        info = requests.get(f"http://127.0.0.1:{port}/model", timeout=30).json()
+        assert info["batching"]["max_batch_size"] == 4 and info["step"] == 123
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 0, out
+        assert "raymvae serve: stopped" in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_cli_refuses_a_run_dir_without_export(tmp_path):
+    from raymvae.cli import main
+
+    assert main(["serve", "--model", str(tmp_path)]) == 2
