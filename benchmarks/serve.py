@@ -67,12 +67,13 @@ async def load(url: str, bodies: list[bytes], clients: int, seconds: float, meth
     return latencies, errors
 
 
-def run_case(run_dir: str, port: int, batch: int, bodies: list[bytes], clients: list[int], seconds: float):
+def run_case(run_dir: str, port: int, batch: int, bodies: list[bytes], clients: list[int], seconds: float,
+             num_cpus: float, bf16: bool):
     from ray import serve
 
     from raymvae.serve.app import build_app
 
-    serve.run(build_app({"model": run_dir, "max_batch_size": batch, "num_cpus": 1}), name="bench",
+    serve.run(build_app({"model": run_dir, "max_batch_size": batch, "num_cpus": num_cpus, "bf16": bf16}), name="bench",
               route_prefix="/", blocking=False)
     url = f"http://127.0.0.1:{port}/interpolate"
     asyncio.run(load(url, bodies, 4, 2.0))
@@ -96,6 +97,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0, help="per measurement (default 10)")
     ap.add_argument("--steps", type=int, default=8, help="sequences per interpolation (default 8)")
     ap.add_argument("--batch-size", type=int, default=16, help="max_batch_size of the batched case (default 16)")
+    ap.add_argument("--bf16", action="store_true", help="serve under bf16 autocast (CPUs with AVX512-BF16)")
+    ap.add_argument("--num-cpus", type=float, default=1.0, help="CPUs (torch threads) of the replica (default 1)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -119,10 +122,10 @@ def main() -> None:
         port = free_port()
         ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
         serve.start(http_options={"host": "127.0.0.1", "port": port})
-        batched = run_case(run_dir, port, args.batch_size, bodies, args.clients, args.seconds)
-        single = run_case(run_dir, port, 1, bodies, args.clients, args.seconds)
-        print(f"\n/interpolate, {args.steps} steps per request, cat-mel_2bar_small, 1 replica (1 CPU), "
-              f"{args.seconds:.0f} s per point")
+        batched = run_case(run_dir, port, args.batch_size, bodies, args.clients, args.seconds, args.num_cpus, args.bf16)
+        single = run_case(run_dir, port, 1, bodies, args.clients, args.seconds, args.num_cpus, args.bf16)
+        print(f"\n/interpolate, {args.steps} steps per request, 1 replica ({args.num_cpus:g} CPU, "
+              f"{'bf16' if args.bf16 else 'fp32'}), {args.seconds:.0f} s per point")
         print("clients  batched req/s  p50 ms  p99 ms | batch-1 req/s  p50 ms  p99 ms | throughput ratio")
         for b, s in zip(batched, single):
             print(f"{b['clients']:7d}  {b['rps']:13.1f}  {b['p50']:6.1f}  {b['p99']:6.1f} | {s['rps']:13.1f}  "

@@ -247,7 +247,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from raymvae.serve.settings import ServeSettings
 
     settings = ServeSettings(model=args.model, replicas=args.replicas, num_cpus=args.num_cpus, num_gpus=args.num_gpus,
-                             max_batch_size=args.max_batch_size, batch_wait_timeout_s=args.batch_wait_timeout_s,
+                             bf16=args.bf16, max_batch_size=args.max_batch_size, batch_wait_timeout_s=args.batch_wait_timeout_s,
                              max_n=args.max_n, max_steps=args.max_steps, max_body_bytes=args.max_body_bytes)
     serve_forever(settings, args.host, args.port, args.address)
     return 0
@@ -387,6 +387,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replicas", type=int, default=1, help="model replicas (default 1)")
     p.add_argument("--num-cpus", type=float, default=1.0, help="CPUs per replica (default 1)")
     p.add_argument("--num-gpus", type=float, default=0.0, help="GPUs per replica (default 0)")
+    p.add_argument("--bf16", action="store_true",
+                   help="bf16 autocast: about 2x faster on GPUs and CPUs with AVX512-BF16/AMX, slower elsewhere")
     p.add_argument("--max-batch-size", type=int, default=16,
                    help="requests decoded together (default 16; 1 turns batching off)")
     p.add_argument("--batch-wait-timeout-s", type=float, default=0.002,

@@ -218,8 +218,8 @@ def test_concurrent_requests_share_batches(server, local):
         replies = list(pool.map(lambda s: post(server, "/sample", {"n": 2, "seed": s, "temperature": 0.7}), range(16)))
     assert all(r.status_code == 200 for r in replies)
     after = requests.get(server + "/model", timeout=30).json()["served"]
-    assert after["decode_requests"] - before["decode_requests"] == 16
-    assert after["decode_batches"] - before["decode_batches"] < 16 and after["largest_decode_batch"] > 1
+    assert after["requests"] - before["requests"] == 16
+    assert after["batches"] - before["batches"] < 16 and after["largest_batch"] > 1
     for s in (0, 9, 15):  # a result does not depend on the batch it was decoded in
         assert [x["note_sequence"] for x in replies[s].json()["results"]] == \
             expected_sequences(local, prior_z(8, s, range(2)), 0.7, s)

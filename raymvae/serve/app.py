@@ -2,9 +2,10 @@
 
 ``build_app(args)`` is the application builder that ``raymvae serve``,
 ``serve run configs/serve/default.yaml`` and ``serve deploy`` use. Each
-replica loads the model once; concurrent requests meet in ``@serve.batch``
-queues (one for encoding, one for decoding) and the model runs in a worker
-thread, so the event loop keeps parsing requests while a batch computes.
+replica loads the model once; concurrent requests meet in one ``@serve.batch``
+queue (each request's encoding and decoding run in the same batch) and the
+model runs in a worker thread, so the event loop keeps parsing requests
+while a batch computes.
 """
 
 import asyncio
@@ -24,7 +25,7 @@ from ray.serve import Application
 from raymvae.generate.plan import interpolate, prior_z
 from raymvae.serve.schemas import (AttributeRequest, DecodeRequest, Encoded, EncodeRequest, InterpolateRequest,
                                    SampleRequest, Sequences)
-from raymvae.serve.service import BadRequest, DecodeJob, ModelService
+from raymvae.serve.service import BadRequest, Job, ModelService, Result
 from raymvae.serve.settings import ServeSettings
 
 log = logging.getLogger(__name__)
@@ -104,31 +105,39 @@ class MusicVAEServer:
         torch.set_num_threads(max(1, int(s.num_cpus)))
         self.service = ModelService(s, "cuda" if s.num_gpus > 0 and torch.cuda.is_available() else "cpu")
         api.state.max_body_bytes = s.max_body_bytes
-        for queue in (self._encode_batch, self._decode_batch):
-            queue.set_max_batch_size(s.max_batch_size)
-            queue.set_batch_wait_timeout_s(s.batch_wait_timeout_s)
-        self.counts = {f"{kind}_{what}": 0 for kind in ("encode", "decode") for what in ("batches", "requests")}
-        self.counts.update(largest_encode_batch=0, largest_decode_batch=0)
+        self._batch.set_max_batch_size(s.max_batch_size)
+        self._batch.set_batch_wait_timeout_s(s.batch_wait_timeout_s)
+        self.counts = {"batches": 0, "requests": 0, "largest_batch": 0}
+        self._free: asyncio.Event | None = None
         log.info("serving %s (step %s) on %s", s.model, self.service.export.get("step"), self.service.device)
 
-    def _count(self, kind: str, size: int) -> None:
-        self.counts[f"{kind}_batches"] += 1
-        self.counts[f"{kind}_requests"] += size
-        self.counts[f"largest_{kind}_batch"] = max(self.counts[f"largest_{kind}_batch"], size)
+    async def _run(self, job: Job) -> Result:
+        """Queue ``job`` once the model is free, so that requests waiting meanwhile fill the next batch.
+
+        Serve 2.60 forms a batch as soon as one is due and only then waits for
+        ``max_concurrent_batches``; without this gate, requests arriving during
+        a batch each became a batch of their own (measured: 1.5 requests per
+        batch at 16 clients).
+        """
+        if self._free is None:  # made here, in the replica's event loop
+            self._free = asyncio.Event()
+            self._free.set()
+        await self._free.wait()
+        return await self._batch(job)
 
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.002)
-    async def _encode_batch(self, windows: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
-        self._count("encode", len(windows))
-        return await asyncio.to_thread(self.service.encode, windows)
+    async def _batch(self, jobs: list[Job]) -> list[Result]:
+        self.counts["batches"] += 1
+        self.counts["requests"] += len(jobs)
+        self.counts["largest_batch"] = max(self.counts["largest_batch"], len(jobs))
+        self._free.clear()
+        try:
+            return await asyncio.to_thread(self.service.run, jobs)
+        finally:
+            self._free.set()
 
-    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.002)
-    async def _decode_batch(self, jobs: list[DecodeJob]) -> list[np.ndarray]:
-        self._count("decode", len(jobs))
-        return await asyncio.to_thread(self.service.decode, jobs)
-
-    async def _sequences(self, z: np.ndarray, temperature: float, seed: int, ts: np.ndarray | None = None) -> dict:
-        windows = await self._decode_batch(DecodeJob(z, temperature, seed))
-        return {"seed": seed, "temperature": temperature, "results": self.service.render(windows, z, ts)}
+    def _sequences(self, result: Result, temperature: float, seed: int, ts: np.ndarray | None = None) -> dict:
+        return {"seed": seed, "temperature": temperature, "results": self.service.render(result.windows, result.z, ts)}
 
     @api.get("/healthz")
     async def healthz(self) -> dict[str, str]:
@@ -145,7 +154,8 @@ class MusicVAEServer:
         """n samples from the prior; with a seed, the same files as `generate sample --seed`."""
         self.service.check_count(req.n)
         temperature, seed = self.service.check_temperature(req.temperature), _seed(req.seed)
-        return await self._sequences(prior_z(self.service.model.z_size, seed, range(req.n)), temperature, seed)
+        z = prior_z(self.service.model.z_size, seed, range(req.n))
+        return self._sequences(await self._run(Job(z=z, temperature=temperature, seed=seed)), temperature, seed)
 
     @api.post("/interpolate", response_model=Sequences)
     async def interpolate(self, req: InterpolateRequest) -> dict:
@@ -154,22 +164,26 @@ class MusicVAEServer:
         temperature, seed = self.service.check_temperature(req.temperature), _seed(req.seed)
         wa, _ = self.service.midi_window(req.a, req.window, "a")
         wb, _ = self.service.midi_window(req.b, req.window, "b")
-        mu, _ = await self._encode_batch(np.concatenate([wa, wb]))
-        t, z = interpolate(mu[0], mu[1], req.steps, req.method)
-        return await self._sequences(z, temperature, seed, t)
+        t = np.linspace(0.0, 1.0, req.steps)
+        result = await self._run(Job(np.concatenate([wa, wb]), lambda mu: interpolate(mu[0], mu[1], req.steps,
+                                                                                       req.method)[1],
+                                     temperature=temperature, seed=seed))
+        return self._sequences(result, temperature, seed, t)
 
     @api.post("/encode", response_model=Encoded)
     async def encode(self, req: EncodeRequest) -> dict:
         """The latent mean and standard deviation of one window of a MIDI file."""
         window, count = self.service.midi_window(req.midi, req.window, "midi")
-        mu, sigma = await self._encode_batch(window)
-        return {"z": mu[0].tolist(), "sigma": sigma[0].tolist(), "window": req.window, "num_windows": count}
+        result = await self._run(Job(window, decode=False))
+        return {"z": result.mu[0].tolist(), "sigma": result.sigma[0].tolist(), "window": req.window,
+                "num_windows": count}
 
     @api.post("/decode", response_model=Sequences)
     async def decode(self, req: DecodeRequest) -> dict:
         """Sequences from latent vectors (one, or a list)."""
         z = self.service.z_rows(req.z)
-        return await self._sequences(z, self.service.check_temperature(req.temperature), _seed(req.seed))
+        temperature, seed = self.service.check_temperature(req.temperature), _seed(req.seed)
+        return self._sequences(await self._run(Job(z=z, temperature=temperature, seed=seed)), temperature, seed)
 
     @api.post("/attribute", response_model=Sequences)
     async def attribute(self, req: AttributeRequest) -> dict:
@@ -177,8 +191,8 @@ class MusicVAEServer:
         vector = self.service.vector(req.attribute)
         temperature, seed = self.service.check_temperature(req.temperature), _seed(req.seed)
         window, _ = self.service.midi_window(req.midi, req.window, "midi")
-        mu, _ = await self._encode_batch(window)
-        return await self._sequences(mu + req.amount * vector, temperature, seed)
+        result = await self._run(Job(window, lambda mu: mu + req.amount * vector, temperature=temperature, seed=seed))
+        return self._sequences(result, temperature, seed)
 
 
 def build_app(args: dict[str, Any]) -> Application:

@@ -1,7 +1,7 @@
 """What the HTTP endpoints do, without Ray or HTTP: validate, encode, decode, render.
 
-The Serve deployment (raymvae.serve.app) wraps this: it batches ``encode``
-and ``decode`` across concurrent requests and maps ``BadRequest`` to a 4xx.
+The Serve deployment (raymvae.serve.app) wraps this: it batches the
+requests' ``Job``s into ``run`` and maps ``BadRequest`` to a 4xx.
 Latent maths and window selection are the generation helpers
 (raymvae.generate.plan), so served and batch-generated files agree: a
 /sample with seed S gives the files of ``generate sample --seed S``.
@@ -13,7 +13,7 @@ import binascii
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -37,12 +37,24 @@ class BadRequest(ValueError):
 
 
 @dataclass
-class DecodeJob:
-    """Rows of z from one request, decoded with that request's temperature and seed."""
+class Job:
+    """One request's model work: encode ``windows`` (if any), derive z from their mu with
+    ``latent`` (or take ``z``), then decode z unless ``decode`` is False."""
 
-    z: np.ndarray
-    temperature: float
-    seed: int
+    windows: np.ndarray | None = None
+    latent: Callable[[np.ndarray], np.ndarray] | None = None
+    z: np.ndarray | None = None
+    temperature: float = 0.0
+    seed: int = 0
+    decode: bool = True
+
+
+@dataclass
+class Result:
+    mu: np.ndarray | None = None
+    sigma: np.ndarray | None = None
+    z: np.ndarray | None = None
+    windows: np.ndarray | None = None
 
 
 class ModelService:
@@ -118,35 +130,46 @@ class ModelService:
         return self._vectors[name]
 
     # Model (batched by the deployment) ------------------------------------------
-    @torch.no_grad()
-    def encode(self, windows: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
-        """(mu, sigma) of each request's window batch, in one forward pass."""
-        x = torch.from_numpy(np.concatenate(windows).astype(np.int64)).to(self.device)
-        mu, sigma = self.model.encode(x)
-        mu, sigma = mu.float().cpu().numpy(), sigma.float().cpu().numpy()
-        bounds = np.cumsum([0] + [len(w) for w in windows])
-        return [(mu[a:b], sigma[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.settings.bf16)
 
     @torch.no_grad()
-    def decode(self, jobs: list[DecodeJob]) -> list[np.ndarray]:
-        """Windows of every job; one forward pass per distinct temperature in the batch.
+    def run(self, jobs: list[Job]) -> list[Result]:
+        """Every job of a batch: one encoder pass over all their windows, then one decoder
+        pass per distinct temperature over all their z rows.
 
         Row i of a job samples with the noise of (seed, i), as batch generation does, so
         a result does not depend on which requests shared its batch.
         """
-        out: list[np.ndarray | None] = [None] * len(jobs)
-        for temperature in sorted({j.temperature for j in jobs}):
-            group = [i for i, j in enumerate(jobs) if j.temperature == temperature]
-            z = torch.from_numpy(np.concatenate([jobs[i].z for i in group])).to(self.device)
-            u = np.concatenate([uniforms_for(jobs[i].seed, np.arange(len(jobs[i].z)), self.model.seq_len,
+        results = [Result(z=j.z) for j in jobs]
+        encoding = [i for i, j in enumerate(jobs) if j.windows is not None]
+        if encoding:
+            x = torch.from_numpy(np.concatenate([jobs[i].windows for i in encoding]).astype(np.int64))
+            with self._autocast():
+                mu, sigma = self.model.encode(x.to(self.device))
+            mu, sigma = mu.float().cpu().numpy(), sigma.float().cpu().numpy()
+            start = 0
+            for i in encoding:
+                n = len(jobs[i].windows)
+                results[i].mu, results[i].sigma = mu[start:start + n], sigma[start:start + n]
+                start += n
+                if jobs[i].latent is not None:
+                    results[i].z = np.asarray(jobs[i].latent(results[i].mu), np.float32)
+        decoding = [i for i, j in enumerate(jobs) if j.decode]
+        for temperature in sorted({jobs[i].temperature for i in decoding}):
+            group = [i for i in decoding if jobs[i].temperature == temperature]
+            z = torch.from_numpy(np.concatenate([results[i].z for i in group])).to(self.device)
+            u = np.concatenate([uniforms_for(jobs[i].seed, np.arange(len(results[i].z)), self.model.seq_len,
                                              self.model.sample_width) for i in group])
-            windows = self.model.decode(z, temperature=temperature or None,
-                                        uniforms=torch.from_numpy(u).to(self.device)).cpu().numpy()
+            with self._autocast():
+                windows = self.model.decode(z, temperature=temperature or None,
+                                            uniforms=torch.from_numpy(u).to(self.device)).cpu().numpy()
             start = 0
             for i in group:
-                out[i] = windows[start:start + len(jobs[i].z)]
-                start += len(jobs[i].z)
-        return out
+                n = len(results[i].z)
+                results[i].windows = windows[start:start + n]
+                start += n
+        return results
 
     # Responses -------------------------------------------------------------------
     def render(self, windows: np.ndarray, zs: np.ndarray, ts: np.ndarray | None = None) -> list[dict[str, Any]]:
@@ -172,6 +195,7 @@ class ModelService:
                 "enc_rnn_size": h.get("enc_rnn_size"), "dec_rnn_size": h.get("dec_rnn_size"),
                 "parameters": self.export.get("parameters"), "step": self.export.get("step"),
                 "source": self.export.get("source"), "device": str(self.device),
+                "precision": "bf16" if s.bf16 else "fp32",
                 "attributes": {"available": attribute_names(self.model), "saved": saved},
                 "batching": {"max_batch_size": s.max_batch_size, "batch_wait_timeout_s": s.batch_wait_timeout_s,
                              "replicas": s.replicas},
