@@ -25,6 +25,7 @@ bench: setup
 	$(PY) benchmarks/convert.py
 	$(PY) benchmarks/train_step.py --steps 3
 	$(PY) benchmarks/generate.py
+	$(PY) benchmarks/serve.py
 
 clean:
 	rm -rf $(VENV) .demo

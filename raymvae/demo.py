@@ -4,8 +4,9 @@ Exports pieces of the embedded corpus in parallel (cached in .demo/corpus),
 prepares shards with each converter family on Ray Data and shows what was
 found, including one window as a piano roll; then trains a small melody
 model with Ray Train for a few minutes and prints its eval metrics beside
-the always-"no event" baseline; finally writes samples and an
-interpolation as MIDI files with contact sheets.
+the always-"no event" baseline; writes samples and an interpolation as
+MIDI files with contact sheets; finally puts the model behind Ray Serve
+for a moment and calls /interpolate and /attribute over HTTP.
 """
 from __future__ import annotations
 
@@ -104,6 +105,54 @@ def generate_demo(run: Path) -> None:
     res = generate(str(run), str(out / "interpolation"), interpolation_rows(model, [(a, b)], 8, "slerp", 0, None))
     print(f"slerp interpolation in 8 steps between\n  {a}\n  {b}\n  -> {res['output']} "
           f"(contact sheet: {res['contact_sheet']})")
+    serve_demo(run, a, b)
+
+
+def serve_demo(run: Path, a: str, b: str) -> None:
+    """The model behind Ray Serve for a moment: a note-density vector, then /interpolate and /attribute over HTTP."""
+    import base64
+    import socket
+
+    import requests
+    from ray import serve
+
+    from raymvae.data import read_windows
+    from raymvae.export import load_export
+    from raymvae.generate.attributes import attribute_vector, save_vector
+    from raymvae.serve.app import build_app
+
+    model, _ = load_export(run)
+    windows, _ = read_windows(str(DEMO_DIR / "shards" / "cat-mel_2bar_small"), "train")
+    windows = windows[np.random.default_rng(0).permutation(len(windows))[:5000]]
+    vec, info = attribute_vector(model, windows, "note_density")
+    save_vector(run, "note_density", vec, info)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    serve.run(build_app({"model": str(run)}), name="raymvae-demo", route_prefix="/", blocking=False)
+    try:
+        midi = {k: base64.b64encode(Path(f).read_bytes()).decode() for k, f in (("a", a), ("b", b))}
+        out = DEMO_DIR / "served"
+        out.mkdir(parents=True, exist_ok=True)
+        r = requests.post(f"{url}/interpolate", json={**midi, "steps": 5}, timeout=120)
+        r.raise_for_status()
+        for i, res in enumerate(r.json()["results"]):
+            (out / f"interpolate_{i}.mid").write_bytes(base64.b64decode(res["midi"]))
+        before = len(r.json()["results"][0]["note_sequence"].get("notes", []))
+        r = requests.post(f"{url}/attribute", json={"midi": midi["a"], "attribute": "note_density", "amount": 2.0},
+                          timeout=120)
+        r.raise_for_status()
+        notes = len(r.json()["results"][0]["note_sequence"].get("notes", []))
+        (out / "denser.mid").write_bytes(base64.b64decode(r.json()["results"][0]["midi"]))
+        bad = requests.post(f"{url}/sample", json={"n": 10_000}, timeout=120)
+        print(f"\nRay Serve at {url}: POST /interpolate (5 steps) and POST /attribute "
+              f"(note_density +2: {before} -> {notes} notes) -> {out}\n"
+              f"  a bad request gets a {bad.status_code}: {bad.json()['detail']}")
+    finally:
+        serve.shutdown()
+    print(f"Serve it yourself: raymvae serve --model {run}   (then see README: 'Serve over HTTP' for curl calls)")
 
 
 if __name__ == "__main__":
