@@ -189,22 +189,41 @@ def cmd_generate_interpolate(args: argparse.Namespace) -> int:
 
 
 def cmd_generate_attribute(args: argparse.Namespace) -> int:
-    """Shift inputs along an attribute vector (mean mu of the top quartile minus the bottom quartile over
-    the shards), computed once and saved in the run dir for reuse."""
+    """Edit inputs along an attribute. --method vector (default): z + AMOUNT * (mean mu of the top quartile
+    minus the bottom quartile over the shards). --method actor: a latent-constraint actor moves z to the
+    --target quartile while staying close to it. Vectors and actors are saved in the run dir for reuse."""
     import numpy as np
 
     from raymvae.data import read_windows
     from raymvae.export import load_export
-    from raymvae.generate.attributes import attribute_vector, load_vector, save_vector
-    from raymvae.generate.plan import attribute_rows
+    from raymvae.generate import constraints as lc
+    from raymvae.generate.attributes import attribute_vector, constraint_examples, load_vector, save_vector
+    from raymvae.generate.plan import actor_rows, attribute_rows
 
     model, _ = load_export(args.model)
-    vec = None if args.recompute else load_vector(args.model, args.attribute)
-    if vec is None:
+
+    def examples():
         windows, _ = read_windows(args.examples, "train", model.config)
         if len(windows) > args.max_windows:
             windows = windows[np.random.default_rng(args.seed).choice(len(windows), args.max_windows, replace=False)]
-        vec, info = attribute_vector(model, windows, args.attribute)
+        return windows
+
+    if args.method == "actor":
+        actor = None if args.recompute else lc.load_actor(args.model, args.attribute)
+        if actor is None:
+            mu, sigma, levels, info = constraint_examples(model, examples(), args.attribute)
+            settings = lc.ConstraintSettings(hidden=args.actor_hidden, steps=args.actor_steps, seed=args.seed)
+            actor, critic, train_info = lc.train_constraints(mu, sigma, levels, settings)
+            path = lc.save_constraints(args.model, args.attribute, actor, critic, {**info, **train_info})
+            print(f"latent-constraint actor/critic for {args.attribute} trained on {len(mu)} windows "
+                  f"({args.actor_steps} steps; critic fooled {train_info['history'][-1]['fooled']:.0%}), "
+                  f"saved to {path}")
+        return _generate(args, lambda m: actor_rows(m, args.inputs, lambda z: lc.apply_actor(actor, z, args.target),
+                                                    args.attribute, args.target, args.seed, args.temperature,
+                                                    args.window))
+    vec = None if args.recompute else load_vector(args.model, args.attribute)
+    if vec is None:
+        vec, info = attribute_vector(model, examples(), args.attribute)
         path = save_vector(args.model, args.attribute, vec, info)
         print(f"attribute vector {args.attribute} from {info['windows']} windows saved to {path}")
     return _generate(args, lambda m: attribute_rows(m, args.inputs, vec, args.attribute, args.amount, args.seed,
@@ -368,7 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=8, help="sequences per pair incl. endpoints (grid: per side)")
     p.add_argument("--method", choices=["slerp", "linear"], default="slerp", help="default slerp (Magenta)")
     p.set_defaults(func=cmd_generate_interpolate)
-    p = gsub.add_parser("attribute", help="attribute-vector edits of MIDI inputs",
+    p = gsub.add_parser("attribute", help="attribute edits of MIDI inputs (vector or latent-constraint actor)",
                         description=cmd_generate_attribute.__doc__)
     common(p, 0.0)
     p.add_argument("--examples", required=True, help="shards the attribute vector is computed over")
@@ -377,7 +396,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--amount", type=float, default=1.0, help="z + AMOUNT * vector (default 1)")
     p.add_argument("--inputs", nargs="+", required=True, help="MIDI files to edit")
     p.add_argument("--max-windows", type=int, default=20000, help="windows used for the vector (default 20000)")
-    p.add_argument("--recompute", action="store_true", help="recompute a saved vector")
+    p.add_argument("--method", choices=["vector", "actor"], default="vector",
+                   help="vector: z + AMOUNT * attribute vector (default); actor: latent-constraint actor")
+    p.add_argument("--target", choices=["high", "low"], default="high",
+                   help="actor: move toward the top (high, default) or bottom (low) quartile")
+    p.add_argument("--actor-steps", type=int, default=2000, help="actor/critic training steps (default 2000)")
+    p.add_argument("--actor-hidden", type=int, nargs="+", default=[512, 512, 512, 512],
+                   help="actor/critic MLP layer sizes (default 512 512 512 512; the paper: 4 x 2048)")
+    p.add_argument("--recompute", action="store_true", help="recompute a saved vector or actor")
     p.set_defaults(func=cmd_generate_attribute)
 
     p = sub.add_parser("serve", help="HTTP endpoint for the model (Ray Serve)", description=cmd_serve.__doc__)

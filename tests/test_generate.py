@@ -118,3 +118,23 @@ def test_an_input_without_a_window_says_why(ray_session, trained, tmp_path, caps
     assert main(["generate", "interpolate", "--model", str(run_dir), "--pairs", f"{drums}:{drums}",
                  "--output", str(tmp_path / "o")]) == 2
     assert "no 2-bar melody in programs 0-31" in capsys.readouterr().err
+
+
+def test_latent_constraint_actor_moves_held_out_inputs_to_the_target(ray_session, trained, mel_shards, tmp_path):
+    run_dir, model, _ = trained
+    _, sources = read_windows(str(mel_shards), "eval")
+    inputs = sorted(set(sources))[:8]
+    conv = converter_for(CONFIG)
+    heights = {}
+    for target in ("high", "low"):
+        out = tmp_path / target
+        assert main(["generate", "attribute", "--model", str(run_dir), "--examples", str(mel_shards),
+                     "--attribute", "pitch_height", "--method", "actor", "--target", target,
+                     "--actor-steps", "1500", "--actor-hidden", "128", "128", "--inputs", *inputs,
+                     "--output", str(out)]) == 0
+        rows = pq.read_table(out / "manifest.parquet").to_pylist()
+        assert len(rows) == len(inputs) and all(f":actor:{target}" in r["source"] for r in rows)
+        windows = np.concatenate([conv.encode_midi((out / r["path"]).read_bytes())[:1] for r in rows])
+        heights[target] = attribute_values(model, windows, "pitch_height")
+    assert (run_dir / "constraints" / "pitch_height" / "actor.safetensors").exists()
+    assert heights["high"].mean() > heights["low"].mean() + 2.0

@@ -41,25 +41,45 @@ def attribute_values(model: MusicVAE, windows: np.ndarray, name: str) -> np.ndar
 
 
 @torch.no_grad()
-def encode_means(model: MusicVAE, windows: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """mu of every window, batched."""
+def encode_posteriors(model: MusicVAE, windows: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """(mu, sigma) of every window, batched."""
     device = model.mu.weight.device
-    out = [model.encode(torch.from_numpy(windows[i:i + batch_size].astype(np.int64)).to(device))[0].cpu().numpy()
-           for i in range(0, len(windows), batch_size)]
-    return np.concatenate(out) if out else np.zeros((0, model.z_size), np.float32)
+    mus, sigmas = [], []
+    for i in range(0, len(windows), batch_size):
+        mu, sigma = model.encode(torch.from_numpy(windows[i:i + batch_size].astype(np.int64)).to(device))
+        mus.append(mu.cpu().numpy())
+        sigmas.append(sigma.cpu().numpy())
+    if not mus:
+        return np.zeros((0, model.z_size), np.float32), np.zeros((0, model.z_size), np.float32)
+    return np.concatenate(mus), np.concatenate(sigmas)
+
+
+def quartiles(model: MusicVAE, windows: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Masks of the windows in the bottom and top quartile of attribute ``name``, and the thresholds."""
+    values = attribute_values(model, windows, name)
+    lo, hi = np.quantile(values, [0.25, 0.75]) if len(values) else (0.0, 0.0)
+    top, bottom = values >= hi, values <= lo
+    if hi <= lo or not top.any() or not bottom.any():
+        raise ValueError(f"attribute {name!r} does not vary over these windows; cannot build a vector")
+    return bottom, top, {"attribute": name, "windows": int(len(values)), "top": int(top.sum()),
+                         "bottom": int(bottom.sum()), "q25": float(lo), "q75": float(hi)}
 
 
 def attribute_vector(model: MusicVAE, windows: np.ndarray, name: str) -> tuple[np.ndarray, dict]:
     """The vector and how it was made (counts, quartile thresholds)."""
-    values = attribute_values(model, windows, name)
-    lo, hi = np.quantile(values, [0.25, 0.75])
-    top, bottom = values >= hi, values <= lo
-    if hi <= lo or not top.any() or not bottom.any():
-        raise ValueError(f"attribute {name!r} does not vary over these windows; cannot build a vector")
-    mu = encode_means(model, windows)
+    bottom, top, info = quartiles(model, windows, name)
+    mu, _ = encode_posteriors(model, windows)
     vec = mu[top].mean(0) - mu[bottom].mean(0)
-    return vec.astype(np.float32), {"attribute": name, "windows": int(len(values)), "top": int(top.sum()),
-                                    "bottom": int(bottom.sum()), "q25": float(lo), "q75": float(hi)}
+    return vec.astype(np.float32), info
+
+
+def constraint_examples(model: MusicVAE, windows: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray,
+                                                                                  np.ndarray, dict]:
+    """Posteriors (mu, sigma) of the bottom- and top-quartile windows, their levels (0 low, 1 high), and info."""
+    bottom, top, info = quartiles(model, windows, name)
+    keep = bottom | top
+    mu, sigma = encode_posteriors(model, windows[keep])
+    return mu, sigma, top[keep].astype(np.int64), info
 
 
 def save_vector(run_dir: str | Path, name: str, vec: np.ndarray, info: dict) -> Path:

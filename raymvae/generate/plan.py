@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -103,3 +103,11 @@ def attribute_rows(model: MusicVAE, inputs: list[str], vector: np.ndarray, name:
     """One edited file per input: decode(mu + amount * vector)."""
     return [_row("attribute", i, seed, temperature, f"{f}|{name}{amount:+g}", amount,
                  encode_file(model, f, window) + amount * vector) for i, f in enumerate(inputs)]
+
+
+def actor_rows(model: MusicVAE, inputs: list[str], edit: Callable[[np.ndarray], np.ndarray], name: str, level: str,
+               seed: int, temperature: float | None, window: int = 0) -> list[dict[str, Any]]:
+    """One edited file per input: decode(edit(mu)), ``edit`` being a latent-constraint actor for ``level``."""
+    mus = np.stack([encode_file(model, f, window) for f in inputs])
+    return [_row("attribute", i, seed, temperature, f"{f}|{name}:actor:{level}", 1.0 if level == "high" else -1.0, z)
+            for i, (f, z) in enumerate(zip(inputs, edit(mus)))]
