@@ -23,6 +23,8 @@ from raymvae.config import preset_dir
 from raymvae.export import load_export, save_export
 from raymvae.generate.attributes import save_vector
 from raymvae.generate.batch import uniforms_for
+from raymvae.generate.constraints import ConstraintSettings, apply_actor, load_actor, save_constraints, \
+    train_constraints
 from raymvae.generate.plan import prior_z
 from raymvae.model import build, slerp
 from raymvae.music import converter_for
@@ -52,6 +54,11 @@ def run_dir(tmp_path_factory):
     save_export(out, model.eval(), 123)
     vec = np.random.default_rng(0).standard_normal(8).astype(np.float32)
     save_vector(out, "note_density", vec, {"attribute": "note_density"})
+    rng = np.random.default_rng(1)
+    mu = rng.standard_normal((64, 8)).astype(np.float32)
+    actor, critic, info = train_constraints(mu, np.full_like(mu, 0.1), (mu[:, 0] > 0).astype(np.int64),
+                                            ConstraintSettings(hidden=[16], steps=5, batch_size=8))
+    save_constraints(out, "pitch_range", actor, critic, info)
     return out
 
 
@@ -107,7 +114,7 @@ def test_health_and_model_info(server):
     info = requests.get(server + "/model", timeout=30).json()
     assert info["config"] == CONFIG and info["step"] == 123 and info["z_size"] == 8
     assert info["dec_rnn_size"] == [32, 32] and info["limits"]["max_n"] == 8
-    assert info["attributes"]["saved"] == ["note_density"]
+    assert info["attributes"]["saved"] == ["note_density"] and info["attributes"]["actors"] == ["pitch_range"]
     assert requests.get(server + "/docs", timeout=30).status_code == 200
     assert "/interpolate" in requests.get(server + "/openapi.json", timeout=30).json()["paths"]
 
@@ -129,7 +136,7 @@ def test_sample_is_seeded_and_matches_batch_generation(server, local):
     assert isinstance(drawn["seed"], int) and drawn["temperature"] == 0.5
 
 
-def test_interpolate_encode_decode_attribute(server, local):
+def test_interpolate_encode_decode_attribute(server, local, run_dir):
     a, b = midi_bytes([(0, False, MELODY_A)]), midi_bytes([(0, False, MELODY_B)])
     r = post(server, "/interpolate", {"a": b64(a), "b": b64(b), "steps": 5, "method": "slerp", "seed": 1})
     assert r.status_code == 200, r.text
@@ -157,6 +164,11 @@ def test_interpolate_encode_decode_attribute(server, local):
     got = r.json()["results"][0]
     np.testing.assert_allclose(got["z"], za + 1.5 * vec, atol=1e-5)
     assert got["note_sequence"] == expected_sequences(local, (za + 1.5 * vec)[None], 0.0, 0)[0]
+
+    r = post(server, "/attribute", {"midi": b64(a), "attribute": "pitch_range", "method": "actor", "target": "low"})
+    assert r.status_code == 200, r.text
+    want = apply_actor(load_actor(run_dir, "pitch_range"), za[None], "low")
+    np.testing.assert_allclose(r.json()["results"][0]["z"], want[0], atol=1e-5)
 
 
 DRUMS_ONLY = midi_bytes([(0, True, [(36, 4 * i, 4 * i + 1) for i in range(16)])])
@@ -190,6 +202,9 @@ BAD = [
     ("/attribute", {"midi": MELODY, "attribute": "loudness"}, 422, "unknown attribute 'loudness'"),
     ("/attribute", {"midi": MELODY, "attribute": "syncopation"}, 422, "no vector for 'syncopation'"),
     ("/attribute", {"midi": MELODY, "attribute": "note_density", "amount": "lots"}, 422, "valid number"),
+    ("/attribute", {"midi": MELODY, "attribute": "syncopation", "method": "actor"}, 422,
+     "no latent-constraint actor for 'syncopation'"),
+    ("/attribute", {"midi": MELODY, "attribute": "pitch_range", "method": "critic"}, 422, "'vector' or 'actor'"),
 ]
 
 

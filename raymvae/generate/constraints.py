@@ -172,5 +172,6 @@ def load_actor(run_dir: str | Path, attribute: str) -> Actor | None:
 @torch.no_grad()
 def apply_actor(actor: Actor, z: np.ndarray, level: str) -> np.ndarray:
     """z' = G(z, level) for each row of z."""
-    y = torch.full((len(z),), LEVELS.index(level), dtype=torch.int64)
-    return actor(torch.from_numpy(np.asarray(z, np.float32)), y).numpy()
+    device = next(actor.parameters()).device
+    y = torch.full((len(z),), LEVELS.index(level), dtype=torch.int64, device=device)
+    return actor(torch.from_numpy(np.asarray(z, np.float32)).to(device), y).cpu().numpy()

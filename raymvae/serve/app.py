@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse
 from ray import serve
 from ray.serve import Application
 
+from raymvae.generate.constraints import apply_actor
 from raymvae.generate.plan import interpolate, prior_z
 from raymvae.serve.schemas import (AttributeRequest, DecodeRequest, Encoded, EncodeRequest, InterpolateRequest,
                                    SampleRequest, Sequences)
@@ -187,11 +188,20 @@ class MusicVAEServer:
 
     @api.post("/attribute", response_model=Sequences)
     async def attribute(self, req: AttributeRequest) -> dict:
-        """A MIDI file moved along a saved attribute vector: decode(mu + amount * vector)."""
-        vector = self.service.vector(req.attribute)
+        """A MIDI file moved along an attribute: decode(mu + amount * vector), or decode(actor(mu, target))."""
+        if req.method == "actor":
+            actor = self.service.actor(req.attribute)
+
+            def edit(mu: np.ndarray) -> np.ndarray:
+                return apply_actor(actor, mu, req.target)
+        else:
+            vector = self.service.vector(req.attribute)
+
+            def edit(mu: np.ndarray) -> np.ndarray:
+                return mu + req.amount * vector
         temperature, seed = self.service.check_temperature(req.temperature), _seed(req.seed)
         window, _ = self.service.midi_window(req.midi, req.window, "midi")
-        result = await self._run(Job(window, lambda mu: mu + req.amount * vector, temperature=temperature, seed=seed))
+        result = await self._run(Job(window, edit, temperature=temperature, seed=seed))
         return self._sequences(result, temperature, seed)
 
 

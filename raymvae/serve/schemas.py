@@ -47,8 +47,11 @@ class DecodeRequest(Request):
 
 class AttributeRequest(Request):
     midi: str = Field(description=MIDI_B64)
-    attribute: str = Field(description="an attribute whose vector the run dir holds (see GET /model)")
-    amount: Finite = Field(1.0, description="z + amount * vector")
+    attribute: str = Field(description="an attribute whose vector or actor the run dir holds (see GET /model)")
+    method: Literal["vector", "actor"] = Field("vector", description="vector: z + amount * vector; actor: the "
+                                               "latent-constraint actor moves z toward the target quartile")
+    amount: Finite = Field(1.0, description="vector: z + amount * vector")
+    target: Literal["high", "low"] = Field("high", description="actor: the top (high) or bottom (low) quartile")
     temperature: Finite = Field(0.0, description="0 = argmax (default)")
     seed: Seed = None
     window: int = Field(0, ge=0)

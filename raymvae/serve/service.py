@@ -21,6 +21,7 @@ import torch
 from raymvae.export import load_export
 from raymvae.generate.attributes import attribute_names, load_vector
 from raymvae.generate.batch import uniforms_for
+from raymvae.generate.constraints import Actor, load_actor
 from raymvae.generate.plan import NoWindowError, check_interpolation, select_window
 from raymvae.music import converter_for
 from raymvae.serve.settings import ServeSettings
@@ -67,6 +68,7 @@ class ModelService:
         self.model, self.export = load_export(self.run_dir, device)
         self.converter = converter_for(self.model.config)
         self._vectors: dict[str, np.ndarray] = {}
+        self._actors: dict[str, Actor] = {}
 
     # Validation ---------------------------------------------------------------
     def check_temperature(self, temperature: float) -> float:
@@ -115,12 +117,27 @@ class ModelService:
         except NoWindowError as exc:
             raise BadRequest(str(exc)) from exc
 
+    def _check_attribute(self, name: str) -> None:
+        if name not in attribute_names(self.model):
+            raise BadRequest(f"unknown attribute {name!r}; {self.model.config.name} has "
+                             f"{', '.join(attribute_names(self.model))}")
+
+    def actor(self, name: str) -> Actor:
+        """The saved latent-constraint actor for ``name`` (``generate attribute --method actor`` trains it)."""
+        if name not in self._actors:
+            self._check_attribute(name)
+            actor = load_actor(self.run_dir, name)
+            if actor is None:
+                raise BadRequest(f"no latent-constraint actor for {name!r} in {self.run_dir}/constraints; train it "
+                                 f"with `raymvae generate attribute --method actor --model RUN_DIR --examples SHARDS "
+                                 f"--attribute {name} ...` (the server picks it up without a restart)")
+            self._actors[name] = actor.to(self.device)
+        return self._actors[name]
+
     def vector(self, name: str) -> np.ndarray:
         """The saved attribute vector ``name`` of the run dir (``generate attribute`` writes them)."""
         if name not in self._vectors:
-            if name not in attribute_names(self.model):
-                raise BadRequest(f"unknown attribute {name!r}; {self.model.config.name} has "
-                                 f"{', '.join(attribute_names(self.model))}")
+            self._check_attribute(name)
             vec = load_vector(self.run_dir, name)
             if vec is None:
                 raise BadRequest(f"no vector for {name!r} in {self.run_dir}/attributes; build it with "
@@ -189,6 +206,7 @@ class ModelService:
         cfg = self.model.config
         h = cfg.hparams
         saved = sorted(p.stem for p in (self.run_dir / "attributes").glob("*.json"))
+        actors = sorted(p.parent.name for p in (self.run_dir / "constraints").glob("*/actor.safetensors"))
         s = self.settings
         return {"config": cfg.name, "family": self.model.family, "encoder": cfg.model["encoder"],
                 "decoder": cfg.model["decoder"], "z_size": self.model.z_size, "max_seq_len": self.model.seq_len,
@@ -196,7 +214,7 @@ class ModelService:
                 "parameters": self.export.get("parameters"), "step": self.export.get("step"),
                 "source": self.export.get("source"), "device": str(self.device),
                 "precision": "bf16" if s.bf16 else "fp32",
-                "attributes": {"available": attribute_names(self.model), "saved": saved},
+                "attributes": {"available": attribute_names(self.model), "saved": saved, "actors": actors},
                 "batching": {"max_batch_size": s.max_batch_size, "batch_wait_timeout_s": s.batch_wait_timeout_s,
                              "replicas": s.replicas},
                 "limits": {"max_n": s.max_n, "max_steps": s.max_steps, "max_temperature": s.max_temperature,
