@@ -153,3 +153,87 @@ def extract_drums(steps, masks, steps_per_bar, gap_steps, max_steps, pad_to):
         else:
             chunks.append(ev[:length].copy())
     return _flatten(chunks)
+
+
+@njit(cache=True)
+def unique_rows(w):
+    """Indices of the first occurrence of each distinct row of ``w``, in order (Magenta's set(), made
+    deterministic): open-addressing hash set over the rows."""
+    n, t = w.shape
+    keep = np.zeros(n, np.bool_)
+    cap = 16
+    while cap < 2 * n:
+        cap *= 2
+    table = np.full(cap, -1, np.int64)
+    for i in range(n):
+        h = np.uint64(14695981039346656037)
+        for j in range(t):
+            h = (h ^ np.uint64(w[i, j])) * np.uint64(1099511628211)
+        slot = np.int64(h & np.uint64(cap - 1))
+        while True:
+            k = table[slot]
+            if k < 0:
+                table[slot] = i
+                keep[i] = True
+                break
+            same = True
+            for j in range(t):
+                if w[k, j] != w[i, j]:
+                    same = False
+                    break
+            if same:
+                break
+            slot = (slot + 1) & (cap - 1)
+    return np.flatnonzero(keep)
+
+
+@njit(cache=True)
+def melody_windows(start, end, pitch, velocity, is_drum, instrument, program, program_lo, program_hi,
+                   min_pitch, max_pitch, steps_per_bar, gap_steps, max_steps, window_steps):
+    """Deduplicated class-index windows of a quantized piece's melodies, in one call.
+
+    Notes in the program range (``program_lo`` < 0: any) and pitch range are
+    taken instrument by instrument, sorted by (start, -pitch) as note-seq
+    iterates them; per instrument ``extract_melodies``, then every
+    ``window_steps`` slice with a one-bar hop, events mapped to classes
+    (0 NO_EVENT, 1 NOTE_OFF, pitch - min_pitch + 2) and NOTE_OFFs before the
+    first note turned into NO_EVENTs, as a sliced ``Melody`` does.
+    """
+    keep = (pitch >= min_pitch) & (pitch <= max_pitch)
+    if program_lo >= 0:
+        keep &= (program >= program_lo) & (program <= program_hi)
+    kept = np.flatnonzero(keep)
+    key = (instrument[kept] << 40) | (start[kept] << 8) | (255 - pitch[kept])
+    idx = kept[np.argsort(key, kind="mergesort")]
+    s, e, p, v, d, inst = start[idx], end[idx], pitch[idx], velocity[idx], is_drum[idx], instrument[idx]
+    bounds = [0]
+    for k in range(1, idx.shape[0]):
+        if inst[k] != inst[k - 1]:
+            bounds.append(k)
+    bounds.append(idx.shape[0])
+    melodies = []
+    total = 0
+    for i in range(len(bounds) - 1):
+        a, b = bounds[i], bounds[i + 1]
+        ev, offs = extract_melodies(s[a:b], e[a:b], p[a:b], v[a:b], d[a:b], steps_per_bar, gap_steps, max_steps, 0)
+        for m in range(offs.shape[0] - 1):
+            length = offs[m + 1] - offs[m]
+            if length >= window_steps:
+                melodies.append(ev[offs[m]:offs[m + 1]])
+                total += (length - window_steps) // steps_per_bar + 1
+    out = np.empty((total, window_steps), np.int16)
+    r = 0
+    for seq in melodies:
+        for h in range(0, seq.shape[0] - window_steps + 1, steps_per_bar):
+            seen_note = False
+            for j in range(window_steps):
+                x = seq[h + j]
+                if x == NO_EVENT:
+                    out[r, j] = 0
+                elif x == NOTE_OFF:
+                    out[r, j] = 1 if seen_note else 0
+                else:
+                    out[r, j] = x - min_pitch + 2
+                    seen_note = True
+            r += 1
+    return out[unique_rows(out)]

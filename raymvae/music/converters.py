@@ -58,23 +58,6 @@ def _windows(events: np.ndarray, offsets: np.ndarray, slice_steps: int) -> np.nd
     return np.concatenate(out)
 
 
-def _clean_leading_note_offs(w: np.ndarray) -> np.ndarray:
-    """A sliced ``Melody`` turns NOTE_OFFs before its first note into NO_EVENTs."""
-    before_first_note = np.cumsum(w >= 2, axis=-1) == 0
-    return np.where(before_first_note & (w == 1), 0, w)
-
-
-def _unique_rows(w: np.ndarray) -> np.ndarray:
-    """Magenta's ``set(tuple(window))``, in a deterministic (sorted) order."""
-    if w.shape[0] <= 1:
-        return w
-    w = np.ascontiguousarray(w)
-    first: dict[bytes, int] = {}
-    for i, row in enumerate(w):
-        first.setdefault(row.tobytes(), i)
-    return w[np.fromiter(first.values(), np.int64, len(first))]
-
-
 def _melody_classes(events: np.ndarray, min_pitch: int) -> np.ndarray:
     return np.where(events == _extract.NO_EVENT, 0,
                     np.where(events == _extract.NOTE_OFF, 1, events - min_pitch + 2))
@@ -202,12 +185,6 @@ class MelodyConverter(Converter):
         return (f"no {self.slice_bars}-bar melody{progs} (pitches {self.min_pitch}-{self.max_pitch}, "
                 f"4/4-type meter, no silence of {self.gap_bars} bar or more inside)")
 
-    def _program_mask(self, program: np.ndarray) -> np.ndarray:
-        if self.valid_programs is None:
-            return np.ones(program.shape, bool)
-        lo, hi = self.valid_programs
-        return (program >= lo) & (program <= hi)
-
     def instrument_melodies(self, q: Quantized, sel: np.ndarray, gap_steps: int, max_steps: int,
                             pad_to: int) -> tuple[np.ndarray, np.ndarray]:
         """Melody events of the notes ``sel`` (one instrument), note-seq's order."""
@@ -219,19 +196,11 @@ class MelodyConverter(Converter):
         return ev, offs
 
     def _piece_windows(self, q: Quantized) -> np.ndarray:
-        keep = self._program_mask(q.program) & (q.pitch >= self.min_pitch) & (q.pitch <= self.max_pitch)
-        gap = int(self.gap_bars * STEPS_PER_BAR) if self.gap_bars else -1
-        max_steps = self.max_bars * STEPS_PER_BAR if self.max_bars else -1
-        kept = np.flatnonzero(keep)
-        windows = []
-        for inst in np.unique(q.instrument[kept]):
-            sel = kept[q.instrument[kept] == inst]
-            ev, offs = self.instrument_melodies(q, sel, gap, max_steps, 0)
-            windows.append(_clean_leading_note_offs(
-                _windows(_melody_classes(ev, self.min_pitch), offs, self.window_steps)))
-        if not windows:
-            return np.zeros((0, self.window_steps), np.int64)
-        return _unique_rows(np.concatenate(windows))
+        lo, hi = self.valid_programs or (-1, -1)
+        return _extract.melody_windows(
+            q.start, q.end, q.pitch, q.velocity, q.is_drum, q.instrument, q.program, lo, hi, self.min_pitch,
+            self.max_pitch, STEPS_PER_BAR, int(self.gap_bars * STEPS_PER_BAR) if self.gap_bars else -1,
+            self.max_bars * STEPS_PER_BAR if self.max_bars else -1, self.window_steps)
 
     def _decode_one(self, window: np.ndarray):
         ns = _new_sequence()
@@ -281,7 +250,8 @@ class DrumsConverter(Converter):
         gap = int(self.gap_bars * STEPS_PER_BAR) if self.gap_bars else -1
         max_steps = self.max_bars * STEPS_PER_BAR if self.max_bars else -1
         ev, offs = _extract.extract_drums(steps, masks, STEPS_PER_BAR, gap, max_steps, 0)
-        return _unique_rows(_windows(ev, offs, self.window_steps))
+        w = _windows(ev, offs, self.window_steps)
+        return w[_extract.unique_rows(w)]
 
     def roll(self, windows: np.ndarray) -> np.ndarray:
         """Encoder input roll ``[..., classes + 1]``: class bits plus a no-hit bit."""
@@ -329,14 +299,16 @@ class TrioConverter(Converter):
     def _piece_windows(self, q: Quantized) -> np.ndarray:
         spb = STEPS_PER_BAR
         total_bars = min(int(np.ceil(q.total_steps / spb)), self.max_bars)
-        itype = np.zeros(128, np.int64)  # 0 unknown, 1 mel, 2 bass, 3 drums, 4 invalid
         prog = q.program
         inferred = np.where(q.is_drum, 3, np.where(prog < 32, 1, np.where((prog >= 32) & (prog < 40), 2, 4)))
-        for i in np.unique(q.instrument):
-            if i > 127 or i < 0:
-                continue
-            types = np.unique(inferred[q.instrument == i])
-            itype[i] = types[0] if types.size == 1 else 4
+        ok = (q.instrument >= 0) & (q.instrument <= 127)
+        has = np.zeros((128, 5), bool)  # instrument x type: 1 mel, 2 bass, 3 drums, 4 invalid
+        has[q.instrument[ok], inferred[ok]] = True
+        kinds = has.sum(1)
+        itype = np.where(kinds == 1, has.argmax(1), np.where(kinds == 0, 0, 4))  # 0: no notes
+        by_type = {t: np.flatnonzero(itype == t).tolist() for t in (1, 2, 3)}
+        if not all(by_type.values()):
+            return np.zeros((0, self.window_steps, 3), np.int64)
         start_bar = q.start // spb
         end_bar = np.minimum(-((-q.end) // spb), total_bars)
         valid = (q.instrument >= 0) & (q.instrument <= 127) & (start_bar < total_bars) & (end_bar > start_bar)
@@ -344,9 +316,6 @@ class TrioConverter(Converter):
         np.add.at(diff, (start_bar[valid], q.instrument[valid]), 1)
         np.add.at(diff, (end_bar[valid], q.instrument[valid]), -1)
         coverage = np.cumsum(diff, axis=0)[:total_bars] > 0
-        by_type = {t: [i for i in range(128) if itype[i] == t] for t in (1, 2, 3)}
-        if not all(by_type.values()):
-            return np.zeros((0, self.window_steps, 3), np.int64)
         qpm = q.qpm
         total_time = total_bars * spb * 60 / qpm / STEPS_PER_QUARTER
         sps = STEPS_PER_QUARTER * qpm / 60.0

@@ -81,6 +81,8 @@ def parse_midi(data: bytes) -> NoteArrays:
         bases[k] = bases[k - 1] + steps[k - 1] * float(starts[k] - starts[k - 1])
 
     def to_time(ticks: np.ndarray) -> np.ndarray:
+        if len(scales) == 1:  # one tempo (most files): no segment lookup
+            return steps[0] * ticks.astype(np.float64)
         seg = np.searchsorted(starts, ticks, side="right") - 1
         return bases[seg] + steps[seg] * (ticks - starts[seg]).astype(np.float64)
 
