@@ -265,9 +265,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from raymvae.serve.launch import serve_forever
     from raymvae.serve.settings import ServeSettings
 
-    settings = ServeSettings(model=args.model, replicas=args.replicas, num_cpus=args.num_cpus, num_gpus=args.num_gpus,
-                             bf16=args.bf16, max_batch_size=args.max_batch_size, batch_wait_timeout_s=args.batch_wait_timeout_s,
-                             max_n=args.max_n, max_steps=args.max_steps, max_body_bytes=args.max_body_bytes)
+    settings = ServeSettings(
+        model=args.model, replicas=args.replicas, num_cpus=args.num_cpus, num_gpus=args.num_gpus, bf16=args.bf16,
+        max_batch_size=args.max_batch_size, batch_wait_timeout_s=args.batch_wait_timeout_s, max_n=args.max_n,
+        max_steps=args.max_steps, max_temperature=args.max_temperature, max_body_bytes=args.max_body_bytes)
     serve_forever(settings, args.host, args.port, args.address)
     return 0
 
@@ -421,6 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how long a batch waits to fill once it has a request (default 0.002)")
     p.add_argument("--max-n", type=int, default=64, help="largest /sample n and /decode z count (default 64)")
     p.add_argument("--max-steps", type=int, default=64, help="largest /interpolate steps (default 64)")
+    p.add_argument("--max-temperature", type=float, default=5.0, help="largest sampling temperature (default 5)")
     p.add_argument("--max-body-bytes", type=int, default=4 << 20, help="larger bodies get a 413 (default 4 MiB)")
     p.add_argument("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS or a local Ray)")
     p.set_defaults(func=cmd_serve)

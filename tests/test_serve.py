@@ -78,7 +78,8 @@ def server(ray_session, run_dir):
             "max_body_bytes": 64 * 1024, "batch_wait_timeout_s": 0.05, "max_batch_size": 16}
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
-    serve.run(builder(args), name="raymvae-test", route_prefix="/", blocking=False)
+    serve.run(builder(args), name="raymvae-test", route_prefix="/", blocking=False,
+              logging_config={"enable_access_log": False, "log_level": "WARNING"})
     yield f"http://127.0.0.1:{port}"
     serve.shutdown()
 
