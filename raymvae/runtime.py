@@ -1,5 +1,5 @@
-"""Starting or joining Ray for a job: a bare command starts a local Ray,
-``--address`` / ``RAY_ADDRESS`` joins a cluster."""
+"""Starting or joining Ray for a job: a bare command starts a local Ray (with its
+dashboard on 127.0.0.1:8265), ``--address`` / ``RAY_ADDRESS`` joins a cluster."""
 from __future__ import annotations
 
 import logging
@@ -19,5 +19,7 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     if address:
         ray.init(address=address, log_to_driver=True)
     else:
-        ray.init(num_cpus=num_cpus, include_dashboard=False)
+        # The dashboard serves the state API, which Ray Train V2's placement-group cleaner polls;
+        # without it every run logs a warning a second.
+        ray.init(num_cpus=num_cpus, include_dashboard=True)
     log.info("Ray: %s", ray.cluster_resources())

@@ -67,8 +67,7 @@ class ModelService:
         self.device = torch.device(device)
         self.model, self.export = load_export(self.run_dir, device)
         self.converter = converter_for(self.model.config)
-        self._vectors: dict[str, np.ndarray] = {}
-        self._actors: dict[str, Actor] = {}
+        self._edits: dict[tuple[str, str], np.ndarray | Actor] = {}
 
     # Validation ---------------------------------------------------------------
     def check_temperature(self, temperature: float) -> float:
@@ -117,34 +116,29 @@ class ModelService:
         except NoWindowError as exc:
             raise BadRequest(str(exc)) from exc
 
-    def _check_attribute(self, name: str) -> None:
-        if name not in attribute_names(self.model):
-            raise BadRequest(f"unknown attribute {name!r}; {self.model.config.name} has "
-                             f"{', '.join(attribute_names(self.model))}")
+    def vector(self, name: str) -> np.ndarray:
+        """The saved attribute vector ``name`` of the run dir (``generate attribute`` writes them)."""
+        return self._saved("vector", name)
 
     def actor(self, name: str) -> Actor:
         """The saved latent-constraint actor for ``name`` (``generate attribute --method actor`` trains it)."""
-        if name not in self._actors:
-            self._check_attribute(name)
-            actor = load_actor(self.run_dir, name)
-            if actor is None:
-                raise BadRequest(f"no latent-constraint actor for {name!r} in {self.run_dir}/constraints; train it "
-                                 f"with `raymvae generate attribute --method actor --model RUN_DIR --examples SHARDS "
-                                 f"--attribute {name} ...` (the server picks it up without a restart)")
-            self._actors[name] = actor.to(self.device)
-        return self._actors[name]
+        return self._saved("actor", name)
 
-    def vector(self, name: str) -> np.ndarray:
-        """The saved attribute vector ``name`` of the run dir (``generate attribute`` writes them)."""
-        if name not in self._vectors:
-            self._check_attribute(name)
-            vec = load_vector(self.run_dir, name)
-            if vec is None:
-                raise BadRequest(f"no vector for {name!r} in {self.run_dir}/attributes; build it with "
-                                 f"`raymvae generate attribute --model RUN_DIR --examples SHARDS --attribute {name} "
-                                 f"...` (the server picks it up without a restart)")
-            self._vectors[name] = vec
-        return self._vectors[name]
+    def _saved(self, method: str, name: str):
+        """A vector or actor of the run dir, loaded once; a 422 says how to make a missing one."""
+        if (method, name) not in self._edits:
+            if name not in attribute_names(self.model):
+                raise BadRequest(f"unknown attribute {name!r}; {self.model.config.name} has "
+                                 f"{', '.join(attribute_names(self.model))}")
+            found = load_vector(self.run_dir, name) if method == "vector" else load_actor(self.run_dir, name)
+            if found is None:
+                what, where, flag = (("vector", "attributes", "") if method == "vector" else
+                                     ("latent-constraint actor", "constraints", " --method actor"))
+                raise BadRequest(f"no {what} for {name!r} in {self.run_dir}/{where}; make it with `raymvae generate "
+                                 f"attribute{flag} --model RUN_DIR --examples SHARDS --attribute {name} ...` (the "
+                                 f"server picks it up without a restart)")
+            self._edits[(method, name)] = found if method == "vector" else found.to(self.device)
+        return self._edits[(method, name)]
 
     # Model (batched by the deployment) ------------------------------------------
     def _autocast(self):
