@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from raymvae.atomic import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -49,20 +49,6 @@ def list_sources(name: str) -> list[Path]:
         raise ValueError(f"unknown corpus {name!r}; choose from {', '.join(COLLECTIONS)}")
     root = corpus_root()
     return [p for folder, pattern in COLLECTIONS[name] for p in sorted((root / folder).glob(pattern))]
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def export_source(source: Path, out_dir: Path, report: ExportReport, limit: int | None = None) -> None:

@@ -84,7 +84,7 @@ def constraint_examples(model: MusicVAE, windows: np.ndarray, name: str) -> tupl
 
 def save_vector(run_dir: str | Path, name: str, vec: np.ndarray, info: dict) -> Path:
     """``RUN_DIR/attributes/NAME.json`` (vector as a list, and how it was made) for reuse."""
-    from raymvae.corpus import write_atomic
+    from raymvae.atomic import write_atomic
 
     path = Path(run_dir) / "attributes" / f"{name}.json"
     write_atomic(path, json.dumps({**info, "vector": vec.tolist()}).encode())

@@ -58,7 +58,7 @@ class Decoder:
 def _write_files(batch: dict[str, np.ndarray], config: dict, output: str) -> dict[str, np.ndarray]:
     """Ray Data task: windows -> NoteSequence -> MIDI file (atomic) + statistics per row."""
     from raymvae.config import Config
-    from raymvae.corpus import write_atomic
+    from raymvae.atomic import write_atomic
     from raymvae.music import converter_for
     from raymvae.music.stats import all_stats
 

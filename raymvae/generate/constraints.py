@@ -147,7 +147,7 @@ def save_constraints(run_dir: str | Path, attribute: str, actor: Actor, critic: 
     """``RUN_DIR/constraints/ATTRIBUTE/{actor,critic}.safetensors`` + ``info.json``, each written atomically."""
     from safetensors.torch import save
 
-    from raymvae.corpus import write_atomic
+    from raymvae.atomic import write_atomic
 
     out = constraints_dir(run_dir, attribute)
     write_atomic(out / "actor.safetensors", save({k: v.contiguous() for k, v in actor.state_dict().items()}))
