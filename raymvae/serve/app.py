@@ -165,11 +165,12 @@ class MusicVAEServer:
         temperature, seed = self.service.check_temperature(req.temperature), _seed(req.seed)
         wa, _ = self.service.midi_window(req.a, req.window, "a")
         wb, _ = self.service.midi_window(req.b, req.window, "b")
-        t = np.linspace(0.0, 1.0, req.steps)
-        result = await self._run(Job(np.concatenate([wa, wb]), lambda mu: interpolate(mu[0], mu[1], req.steps,
-                                                                                       req.method)[1],
-                                     temperature=temperature, seed=seed))
-        return self._sequences(result, temperature, seed, t)
+
+        def latent(mu: np.ndarray) -> np.ndarray:
+            return interpolate(mu[0], mu[1], req.steps, req.method)[1]
+
+        result = await self._run(Job(np.concatenate([wa, wb]), latent, temperature=temperature, seed=seed))
+        return self._sequences(result, temperature, seed, np.linspace(0.0, 1.0, req.steps))
 
     @api.post("/encode", response_model=Encoded)
     async def encode(self, req: EncodeRequest) -> dict:
