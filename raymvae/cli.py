@@ -391,12 +391,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = gsub.add_parser("attribute", help="attribute edits of MIDI inputs (vector or latent-constraint actor)",
                         description=cmd_generate_attribute.__doc__)
     common(p, 0.0)
-    p.add_argument("--examples", required=True, help="shards the attribute vector is computed over")
+    p.add_argument("--examples", required=True, help="shards the attribute vector or actor is learned from")
     p.add_argument("--attribute", required=True,
                    help="note_density, pitch_range, pitch_height, syncopation (drums: density_class_K)")
     p.add_argument("--amount", type=float, default=1.0, help="z + AMOUNT * vector (default 1)")
     p.add_argument("--inputs", nargs="+", required=True, help="MIDI files to edit")
-    p.add_argument("--max-windows", type=int, default=20000, help="windows used for the vector (default 20000)")
+    p.add_argument("--max-windows", type=int, default=20000,
+                   help="windows used for the vector or actor (default 20000)")
     p.add_argument("--method", choices=["vector", "actor"], default="vector",
                    help="vector: z + AMOUNT * attribute vector (default); actor: latent-constraint actor")
     p.add_argument("--target", choices=["high", "low"], default="high",

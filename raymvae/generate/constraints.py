@@ -9,7 +9,8 @@ learns to move any z to where D accepts it for level y, while a distance
 penalty log(1 + (z' - z)^2) keeps what z was. Both are MLPs trained with
 Adam (3e-4, beta1 = 0, beta2 = 0.9), as in the paper's notebook. Levels are
 the bottom (0) and top (1) quartile of the attribute, as for attribute
-vectors. No Ray; trained on CPU in a minute or two for 2-bar models.
+vectors. No Ray; trained on the CPU (about 4 minutes for z = 256 and the
+default sizes on 2 cores).
 """
 from __future__ import annotations
 
