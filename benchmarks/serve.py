@@ -68,13 +68,14 @@ async def load(url: str, bodies: list[bytes], clients: int, seconds: float) -> t
 
 
 def run_case(run_dir: str, port: int, batch: int, bodies: list[bytes], clients: list[int], seconds: float,
-             num_cpus: float, bf16: bool):
+             num_cpus: float, bf16: bool, replicas: int):
     from ray import serve
 
     from raymvae.serve.app import build_app
 
-    serve.run(build_app({"model": run_dir, "max_batch_size": batch, "num_cpus": num_cpus, "bf16": bf16}), name="bench",
-              route_prefix="/", blocking=False)
+    app = build_app({"model": run_dir, "max_batch_size": batch, "num_cpus": num_cpus, "bf16": bf16,
+                     "replicas": replicas})
+    serve.run(app, name="bench", route_prefix="/", blocking=False)
     url = f"http://127.0.0.1:{port}/interpolate"
     asyncio.run(load(url, bodies, 4, 2.0))
     rows = []
@@ -98,6 +99,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=8, help="sequences per interpolation (default 8)")
     ap.add_argument("--batch-size", type=int, default=16, help="max_batch_size of the batched case (default 16)")
     ap.add_argument("--bf16", action="store_true", help="serve under bf16 autocast (CPUs with AVX512-BF16)")
+    ap.add_argument("--replicas", type=int, default=1, help="model replicas (default 1)")
     ap.add_argument("--num-cpus", type=float, default=1.0, help="CPUs (torch threads) of the replica (default 1)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -122,9 +124,11 @@ def main() -> None:
         port = free_port()
         ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
         serve.start(http_options={"host": "127.0.0.1", "port": port})
-        batched = run_case(run_dir, port, args.batch_size, bodies, args.clients, args.seconds, args.num_cpus, args.bf16)
-        single = run_case(run_dir, port, 1, bodies, args.clients, args.seconds, args.num_cpus, args.bf16)
-        print(f"\n/interpolate, {args.steps} steps per request, 1 replica ({args.num_cpus:g} CPU, "
+        case = dict(bodies=bodies, clients=args.clients, seconds=args.seconds, num_cpus=args.num_cpus,
+                    bf16=args.bf16, replicas=args.replicas)
+        batched = run_case(run_dir, port, args.batch_size, **case)
+        single = run_case(run_dir, port, 1, **case)
+        print(f"\n/interpolate, {args.steps} steps per request, {args.replicas} replica(s) ({args.num_cpus:g} CPU, "
               f"{'bf16' if args.bf16 else 'fp32'}), {args.seconds:.0f} s per point")
         print("clients  batched req/s  p50 ms  p99 ms | batch-1 req/s  p50 ms  p99 ms | throughput ratio")
         for b, s in zip(batched, single):
