@@ -60,7 +60,8 @@ def quartiles(model: MusicVAE, windows: np.ndarray, name: str) -> tuple[np.ndarr
     lo, hi = np.quantile(values, [0.25, 0.75]) if len(values) else (0.0, 0.0)
     top, bottom = values >= hi, values <= lo
     if hi <= lo or not top.any() or not bottom.any():
-        raise ValueError(f"attribute {name!r} does not vary over these windows; cannot build a vector")
+        raise ValueError(f"attribute {name!r} does not vary over these windows; cannot split them into a "
+                         f"bottom and a top quartile")
     return bottom, top, {"attribute": name, "windows": int(len(values)), "top": int(top.sum()),
                          "bottom": int(bottom.sum()), "q25": float(lo), "q75": float(hi)}
 
