@@ -12,6 +12,7 @@ from raymvae.model import build, grid, lerp, num_parameters, slerp
 from raymvae.model import loss as L
 from raymvae.model import schedules
 from raymvae.model.evaluate import evaluate
+from raymvae.model.lstm import LSTMStack
 from raymvae.model.training import clip_gradients, make_optimizer, train_step
 from raymvae.music import converter_for
 
@@ -138,6 +139,18 @@ def test_argmax_decoding_is_deterministic_and_self_consistent():
         assert torch.equal(a, b)
         pred = model.windows_from_targets(model.predictions(logits, model.targets(a)))
         assert torch.equal(pred, a), name
+
+
+def test_step_with_constant_gates_equals_the_full_input_step():
+    torch.manual_seed(0)
+    stack = LSTMStack(5 + 7, [6, 4], dropout_keep_prob=0.5).eval()
+    frame, cond = torch.randn(3, 5), torch.randn(3, 7)
+    state = stack.zero_state(3, frame)
+    full, full_state = stack.step(torch.cat([frame, cond], -1), state)
+    part, part_state = stack.step(frame, state, stack.constant_gates(cond, 5))
+    assert torch.allclose(full, part, atol=1e-6)
+    assert all(torch.allclose(a, b, atol=1e-6) for s, t in zip(full_state, part_state) for a, b in zip(s, t))
+    assert stack.train().constant_gates(cond, 5) is None  # input dropout varies per step
 
 
 def test_sampling_uses_the_generator():

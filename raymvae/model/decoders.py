@@ -83,9 +83,11 @@ class CategoricalDecoder(nn.Module):
         ``uniforms`` ([B, T, P] in [0, 1)) when given, else with ``generator``.
         """
         state = self.start_state(cond)
+        constant = self.rnn.constant_gates(cond, self.depth)
         frame, logits_all, picks = first, [], []
         for t in range(length):
-            out, state = self.rnn.step(torch.cat([frame, cond.to(frame.dtype)], -1), state)
+            x = frame if constant is not None else torch.cat([frame, cond.to(frame.dtype)], -1)
+            out, state = self.rnn.step(x, state, constant)
             logits = self.output_projection(out)
             logits_all.append(logits)
             if targets is None:

@@ -91,16 +91,38 @@ class LSTMStack(nn.Module):
             new_state.append((h_n[0], c_n[0]))
         return x, new_state
 
-    def step(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+    def constant_gates(self, x: torch.Tensor, offset: int) -> torch.Tensor | None:
+        """Layer 0's gate pre-activations [B, 4H] from input columns ``offset:`` plus both biases.
+
+        Decoders feed the same conditioning vector at every step; computing its
+        share of the input projection once takes it out of the step loop (a
+        quarter of a small melody decoder's per-step arithmetic). None while
+        input dropout is active, since the dropout mask changes every step.
+        """
+        if self.dropout > 0 and self.training:
+            return None
+        layer = self.layers[0]
+        return F.linear(x, layer.weight_ih_l0[:, offset:], layer.bias_ih_l0 + layer.bias_hh_l0)
+
+    def step(self, x: torch.Tensor, state: State, constant: torch.Tensor | None = None) -> tuple[torch.Tensor, State]:
         """One time step: ``x`` [B, in] -> top output [B, H].
 
-        ``torch.lstm_cell`` on the layers' own weights: a one-step ``nn.LSTM`` call
-        costs ~0.4 ms of oneDNN set-up on CPU, over 10x the cell's arithmetic.
+        With ``constant`` (from ``constant_gates``), ``x`` holds only layer 0's
+        leading input columns. ``torch.lstm_cell`` on the layers' own weights
+        otherwise: a one-step ``nn.LSTM`` call costs ~0.4 ms of oneDNN set-up
+        on CPU, over 10x the cell's arithmetic.
         """
         new_state = []
-        for layer, (h, c) in zip(self.layers, state):
-            h, c = torch.lstm_cell(self._drop(x), (h, c), layer.weight_ih_l0, layer.weight_hh_l0,
-                                   layer.bias_ih_l0, layer.bias_hh_l0)
+        for k, (layer, (h, c)) in enumerate(zip(self.layers, state)):
+            if k == 0 and constant is not None:
+                gates = torch.addmm(torch.addmm(constant, x, layer.weight_ih_l0[:, :x.shape[1]].t()),
+                                    h, layer.weight_hh_l0.t())
+                i, f, g, o = gates.chunk(4, 1)
+                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                h = torch.sigmoid(o) * torch.tanh(c)
+            else:
+                h, c = torch.lstm_cell(self._drop(x), (h, c), layer.weight_ih_l0, layer.weight_hh_l0,
+                                       layer.bias_ih_l0, layer.bias_hh_l0)
             new_state.append((h, c))
             x = h
         return x, new_state
