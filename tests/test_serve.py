@@ -236,6 +236,7 @@ def test_concurrent_requests_share_batches(server, local):
     after = requests.get(server + "/model", timeout=30).json()["served"]
     assert after["requests"] - before["requests"] == 16
     assert after["batches"] - before["batches"] < 16 and after["largest_batch"] > 1
+    assert after["gc_frozen"] > 10_000  # the replica froze its long-lived objects after its first batch
     for s in (0, 9, 15):  # a result does not depend on the batch it was decoded in
         assert [x["note_sequence"] for x in replies[s].json()["results"]] == \
             expected_sequences(local, prior_z(8, s, range(2)), 0.7, s)

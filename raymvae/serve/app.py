@@ -9,6 +9,7 @@ while a batch computes.
 """
 
 import asyncio
+import gc
 import logging
 import secrets
 from pathlib import Path
@@ -110,6 +111,8 @@ class MusicVAEServer:
         self._batch.set_batch_wait_timeout_s(s.batch_wait_timeout_s)
         self.counts = {"batches": 0, "requests": 0, "largest_batch": 0}
         self._free: asyncio.Event | None = None
+        warm = self.service.run([Job(z=np.zeros((1, self.service.model.z_size), np.float32))])[0]
+        self.service.render(warm.windows, warm.z)  # lazy imports and first-call set-up happen here, not in a request
         log.info("serving %s (step %s) on %s", s.model, self.service.export.get("step"), self.service.device)
 
     async def _run(self, job: Job) -> Result:
@@ -135,7 +138,17 @@ class MusicVAEServer:
         try:
             return await asyncio.to_thread(self.service.run, jobs)
         finally:
+            if self.counts["batches"] == 1:
+                self._settle_gc()
             self._free.set()
+
+    @staticmethod
+    def _settle_gc() -> None:
+        """Move everything alive after the first batch (model, Serve's and FastAPI's lazily built state) out
+        of the cyclic collector's reach. Measured at 16 clients: full collections scanned ~150k objects for
+        up to 65 ms every few seconds (p99 spikes); after this, ~5k objects in ~1.5 ms."""
+        gc.collect()
+        gc.freeze()
 
     def _sequences(self, result: Result, temperature: float, seed: int, ts: np.ndarray | None = None) -> dict:
         return {"seed": seed, "temperature": temperature, "results": self.service.render(result.windows, result.z, ts)}
@@ -147,8 +160,9 @@ class MusicVAEServer:
 
     @api.get("/model")
     async def model(self) -> dict[str, Any]:
-        """Config name, sizes, training step, attributes, this server's limits and its batch counts."""
-        return {**self.service.info(), "served": dict(self.counts)}
+        """Config name, sizes, training step, attributes, this server's limits, its batch counts and the
+        objects moved out of the garbage collector's reach after the first batch."""
+        return {**self.service.info(), "served": {**self.counts, "gc_frozen": gc.get_freeze_count()}}
 
     @api.post("/sample", response_model=Sequences)
     async def sample(self, req: SampleRequest) -> dict:
