@@ -254,7 +254,7 @@ def test_cli_serves_until_ctrl_c(run_dir, tmp_path):
             try:
                 if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).ok:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or no replica ready yet
                 time.sleep(1)
         info = requests.get(f"http://127.0.0.1:{port}/model", timeout=30).json()
         assert info["batching"]["max_batch_size"] == 4 and info["step"] == 123
