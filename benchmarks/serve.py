@@ -68,14 +68,14 @@ async def load(url: str, bodies: list[bytes], clients: int, seconds: float) -> t
 
 
 def run_case(run_dir: str, port: int, batch: int, bodies: list[bytes], clients: list[int], seconds: float,
-             num_cpus: float, bf16: bool, replicas: int, access_log: bool):
+             num_cpus: float, bf16: bool, replicas: int):
     from ray import serve
 
     from raymvae.serve.app import build_app
 
     app = build_app({"model": run_dir, "max_batch_size": batch, "num_cpus": num_cpus, "bf16": bf16,
                      "replicas": replicas})
-    serve.run(app, name="bench", route_prefix="/", blocking=False, logging_config={"enable_access_log": access_log})
+    serve.run(app, name="bench", route_prefix="/", blocking=False)
     url = f"http://127.0.0.1:{port}/interpolate"
     asyncio.run(load(url, bodies, 4, 2.0))
     rows = []
@@ -101,7 +101,6 @@ def main() -> None:
     ap.add_argument("--bf16", action="store_true", help="serve under bf16 autocast (CPUs with AVX512-BF16)")
     ap.add_argument("--replicas", type=int, default=1, help="model replicas (default 1)")
     ap.add_argument("--num-cpus", type=float, default=1.0, help="CPUs (torch threads) of the replica (default 1)")
-    ap.add_argument("--no-access-log", action="store_true", help="as `raymvae serve --no-access-log`")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -124,15 +123,13 @@ def main() -> None:
                               "seed": i}).encode() for i in range(16)]
         port = free_port()
         ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
-        serve.start(http_options={"host": "127.0.0.1", "port": port},
-                    logging_config={"enable_access_log": not args.no_access_log})
+        serve.start(http_options={"host": "127.0.0.1", "port": port})
         case = dict(bodies=bodies, clients=args.clients, seconds=args.seconds, num_cpus=args.num_cpus,
-                    bf16=args.bf16, replicas=args.replicas, access_log=not args.no_access_log)
+                    bf16=args.bf16, replicas=args.replicas)
         batched = run_case(run_dir, port, args.batch_size, **case)
         single = run_case(run_dir, port, 1, **case)
         print(f"\n/interpolate, {args.steps} steps per request, {args.replicas} replica(s) ({args.num_cpus:g} CPU, "
-              f"{'bf16' if args.bf16 else 'fp32'}{', no access log' if args.no_access_log else ''}), "
-              f"{args.seconds:.0f} s per point")
+              f"{'bf16' if args.bf16 else 'fp32'}), {args.seconds:.0f} s per point")
         print("clients  batched req/s  p50 ms  p99 ms | batch-1 req/s  p50 ms  p99 ms | throughput ratio")
         for b, s in zip(batched, single):
             print(f"{b['clients']:7d}  {b['rps']:13.1f}  {b['p50']:6.1f}  {b['p99']:6.1f} | {s['rps']:13.1f}  "

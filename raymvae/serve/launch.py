@@ -12,12 +12,11 @@ APP_NAME = "raymvae"
 
 
 def serve_forever(settings: ServeSettings, host: str = "127.0.0.1", port: int = 8000,
-                  address: str | None = None, access_log: bool = True) -> None:
+                  address: str | None = None) -> None:
     """Start Serve on ``host:port`` with the model application; block; on a signal tear down what we started.
 
     On a local Ray (no address) that is Serve and Ray; on a cluster only this
-    application, so other Serve applications there keep running. ``access_log``
-    False drops Serve's log line per request (proxy and replicas).
+    application, so other Serve applications there keep running.
     """
     import ray
     from ray import serve
@@ -31,9 +30,8 @@ def serve_forever(settings: ServeSettings, host: str = "127.0.0.1", port: int = 
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        logging_config = {"enable_access_log": access_log}
-        serve.start(http_options={"host": host, "port": port}, logging_config=logging_config)
-        serve.run(app, name=APP_NAME, route_prefix="/", blocking=False, logging_config=logging_config)
+        serve.start(http_options={"host": host, "port": port})
+        serve.run(app, name=APP_NAME, route_prefix="/", blocking=False)
         print(f"raymvae serving {settings.model} at http://{host}:{port} (API docs: http://{host}:{port}/docs); "
               f"Ctrl-C stops", flush=True)
         while not stop.wait(0.5):
