@@ -409,22 +409,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_generate_attribute)
 
     p = sub.add_parser("serve", help="HTTP endpoint for the model (Ray Serve)", description=cmd_serve.__doc__)
+    from raymvae.serve.settings import ServeSettings
+
+    serve_default = {name: f.default for name, f in ServeSettings.model_fields.items()}
     p.add_argument("--model", required=True, help="run dir with a model export (train, tune best/, import)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    p.add_argument("--replicas", type=int, default=1, help="model replicas (default 1)")
-    p.add_argument("--num-cpus", type=float, default=1.0, help="CPUs per replica (default 1)")
-    p.add_argument("--num-gpus", type=float, default=0.0, help="GPUs per replica (default 0)")
+    p.add_argument("--replicas", type=int, default=serve_default["replicas"],
+                   help="model replicas (default %(default)s)")
+    p.add_argument("--num-cpus", type=float, default=serve_default["num_cpus"],
+                   help="CPUs per replica (default %(default)s)")
+    p.add_argument("--num-gpus", type=float, default=serve_default["num_gpus"],
+                   help="GPUs per replica (default %(default)s)")
     p.add_argument("--bf16", action="store_true",
                    help="bf16 autocast: about 2x faster on GPUs and CPUs with AVX512-BF16/AMX, slower elsewhere")
-    p.add_argument("--max-batch-size", type=int, default=16,
-                   help="requests decoded together (default 16; 1 turns batching off)")
-    p.add_argument("--batch-wait-timeout-s", type=float, default=0.002,
-                   help="how long a batch waits to fill once it has a request (default 0.002)")
-    p.add_argument("--max-n", type=int, default=64, help="largest /sample n and /decode z count (default 64)")
-    p.add_argument("--max-steps", type=int, default=64, help="largest /interpolate steps (default 64)")
-    p.add_argument("--max-temperature", type=float, default=5.0, help="largest sampling temperature (default 5)")
-    p.add_argument("--max-body-bytes", type=int, default=4 << 20, help="larger bodies get a 413 (default 4 MiB)")
+    p.add_argument("--max-batch-size", type=int, default=serve_default["max_batch_size"],
+                   help="requests decoded together (default %(default)s; 1 turns batching off)")
+    p.add_argument("--batch-wait-timeout-s", type=float, default=serve_default["batch_wait_timeout_s"],
+                   help="how long a batch waits to fill once it has a request (default %(default)s)")
+    p.add_argument("--max-n", type=int, default=serve_default["max_n"],
+                   help="largest /sample n and /decode z count (default %(default)s)")
+    p.add_argument("--max-steps", type=int, default=serve_default["max_steps"],
+                   help="largest /interpolate steps (default %(default)s)")
+    p.add_argument("--max-temperature", type=float, default=serve_default["max_temperature"],
+                   help="largest sampling temperature (default %(default)s)")
+    p.add_argument("--max-body-bytes", type=int, default=serve_default["max_body_bytes"],
+                   help="larger bodies get a 413 (default %(default)s bytes)")
     p.add_argument("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS or a local Ray)")
     p.set_defaults(func=cmd_serve)
 

@@ -45,6 +45,11 @@ BASS_PROGRAMS = range(32, 40)
 ELECTRIC_BASS_PROGRAM = 33
 
 
+def _step_limits(gap_bars: float | None, max_bars: int | None) -> tuple[int, int]:
+    """(gap_steps, max_steps) for the extraction kernels: bars in steps, -1 where the rule is off."""
+    return (int(gap_bars * STEPS_PER_BAR) if gap_bars else -1, max_bars * STEPS_PER_BAR if max_bars else -1)
+
+
 def _windows(events: np.ndarray, offsets: np.ndarray, slice_steps: int) -> np.ndarray:
     """All ``slice_steps`` windows with a one-bar hop, melody by melody."""
     out = []
@@ -197,10 +202,10 @@ class MelodyConverter(Converter):
 
     def _piece_windows(self, q: Quantized) -> np.ndarray:
         lo, hi = self.valid_programs or (-1, -1)
+        gap, max_steps = _step_limits(self.gap_bars, self.max_bars)
         return _extract.melody_windows(
             q.start, q.end, q.pitch, q.velocity, q.is_drum, q.instrument, q.program, lo, hi, self.min_pitch,
-            self.max_pitch, STEPS_PER_BAR, int(self.gap_bars * STEPS_PER_BAR) if self.gap_bars else -1,
-            self.max_bars * STEPS_PER_BAR if self.max_bars else -1, self.window_steps)
+            self.max_pitch, STEPS_PER_BAR, gap, max_steps, self.window_steps)
 
     def _decode_one(self, window: np.ndarray):
         ns = _new_sequence()
@@ -247,8 +252,7 @@ class DrumsConverter(Converter):
 
     def _piece_windows(self, q: Quantized) -> np.ndarray:
         steps, masks = self.drum_groups(q, np.arange(q.start.shape[0]))
-        gap = int(self.gap_bars * STEPS_PER_BAR) if self.gap_bars else -1
-        max_steps = self.max_bars * STEPS_PER_BAR if self.max_bars else -1
+        gap, max_steps = _step_limits(self.gap_bars, self.max_bars)
         ev, offs = _extract.extract_drums(steps, masks, STEPS_PER_BAR, gap, max_steps, 0)
         w = _windows(ev, offs, self.window_steps)
         return w[_extract.unique_rows(w)]

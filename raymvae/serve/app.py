@@ -179,12 +179,15 @@ class MusicVAEServer:
         temperature, seed = self.service.check_temperature(req.temperature), _seed(req.seed)
         wa, _ = self.service.midi_window(req.a, req.window, "a")
         wb, _ = self.service.midi_window(req.b, req.window, "b")
+        positions: np.ndarray | None = None
 
         def latent(mu: np.ndarray) -> np.ndarray:
-            return interpolate(mu[0], mu[1], req.steps, req.method)[1]
+            nonlocal positions
+            positions, z = interpolate(mu[0], mu[1], req.steps, req.method)
+            return z
 
         result = await self._run(Job(np.concatenate([wa, wb]), latent, temperature=temperature, seed=seed))
-        return self._sequences(result, temperature, seed, np.linspace(0.0, 1.0, req.steps))
+        return self._sequences(result, temperature, seed, positions)
 
     @api.post("/encode", response_model=Encoded)
     async def encode(self, req: EncodeRequest) -> dict:
