@@ -9,6 +9,12 @@ HTTP to 127.0.0.1 (the client, Serve's proxy and the replica share this
 machine). Each request carries two 2-bar melodies as base64 MIDI and gets
 ``steps`` sequences back. Targets on 2 cores: p99 < 250 ms at 16 clients,
 and batching >= 3x the throughput of batch 1.
+
+Two ceilings are measured in the same run, to show what bounds the ratio:
+the model alone in this process (one request's work at batch 1 against a
+batch of --batch-size requests, on --num-cpus threads), which is the most
+batching can gain, and GET /healthz requests/s, which is Serve's own cost
+per request before any model work.
 """
 from __future__ import annotations
 
@@ -40,8 +46,9 @@ def melody_b64(conv, seed: int) -> str:
     return base64.b64encode(conv.to_midi_bytes(conv.decode(w[None])[0])).decode()
 
 
-async def load(url: str, bodies: list[bytes], clients: int, seconds: float) -> tuple[list[float], int]:
-    """``clients`` loops of POSTs for ``seconds``; latencies (s) of the 200s and the count of other statuses."""
+async def load(url: str, bodies: list[bytes] | None, clients: int, seconds: float) -> tuple[list[float], int]:
+    """``clients`` loops of POSTs (GETs when ``bodies`` is None) for ``seconds``; latencies (s) of the 200s
+    and the count of other statuses."""
     import aiohttp
 
     latencies: list[float] = []
@@ -53,8 +60,9 @@ async def load(url: str, bodies: list[bytes], clients: int, seconds: float) -> t
         i = k
         while time.perf_counter() < deadline:
             t = time.perf_counter()
-            async with session.post(url, data=bodies[i % len(bodies)],
-                                    headers={"content-type": "application/json"}) as r:
+            request = session.get(url) if bodies is None else session.post(
+                url, data=bodies[i % len(bodies)], headers={"content-type": "application/json"})
+            async with request as r:
                 await r.read()
                 if r.status == 200:
                     latencies.append(time.perf_counter() - t)
@@ -67,8 +75,38 @@ async def load(url: str, bodies: list[bytes], clients: int, seconds: float) -> t
     return latencies, errors
 
 
+def model_ceiling(run_dir: str, bodies: list[bytes], batch: int, num_cpus: float, bf16: bool) -> tuple[float, float]:
+    """ms of model work per request at batch 1 and in a batch of ``batch`` requests (best of 3), in this process."""
+    import torch
+
+    from raymvae.generate.plan import interpolate
+    from raymvae.serve.service import Job, ModelService
+    from raymvae.serve.settings import ServeSettings
+
+    torch.set_num_threads(max(1, int(num_cpus)))
+    service = ModelService(ServeSettings(model=run_dir, bf16=bf16))
+    jobs = []
+    for i in range(batch):
+        req = json.loads(bodies[i % len(bodies)])
+        windows = np.concatenate([service.midi_window(req[k], 0, k)[0] for k in ("a", "b")])
+        jobs.append(Job(windows, lambda mu, steps=req["steps"]: interpolate(mu[0], mu[1], steps)[1], seed=i))
+
+    def per_request(groups: list[list]) -> float:
+        best = float("inf")
+        for _ in range(3):
+            t = time.perf_counter()
+            for group in groups:
+                service.run(group)
+            best = min(best, time.perf_counter() - t)
+        return best / len(jobs) * 1e3
+
+    service.run(jobs[:1])
+    return per_request([[j] for j in jobs]), per_request([jobs])
+
+
 def run_case(run_dir: str, port: int, batch: int, bodies: list[bytes], clients: list[int], seconds: float,
-             num_cpus: float, bf16: bool, replicas: int):
+             num_cpus: float, bf16: bool, replicas: int, healthz: bool = False) -> tuple[list[dict], float | None]:
+    """One application's points; with ``healthz`` also GET /healthz requests/s at the most clients."""
     from ray import serve
 
     from raymvae.serve.app import build_app
@@ -87,8 +125,12 @@ def run_case(run_dir: str, port: int, batch: int, bodies: list[bytes], clients: 
         r = rows[-1]
         print(f"max_batch_size {batch:3d}  {c:3d} clients  {r['rps']:7.1f} req/s  p50 {r['p50']:6.1f} ms  "
               f"p99 {r['p99']:6.1f} ms  non-200: {errors}", flush=True)
+    health = None
+    if healthz:
+        ok, _ = asyncio.run(load(f"http://127.0.0.1:{port}/healthz", None, max(clients), seconds))
+        health = len(ok) / seconds
     serve.delete("bench")
-    return rows
+    return rows, health
 
 
 def main() -> None:
@@ -121,19 +163,24 @@ def main() -> None:
         melodies = [melody_b64(conv, s) for s in range(16)]
         bodies = [json.dumps({"a": melodies[i], "b": melodies[(i + 1) % 16], "steps": args.steps,
                               "seed": i}).encode() for i in range(16)]
+        solo, batched_ms = model_ceiling(run_dir, bodies, args.batch_size, args.num_cpus, args.bf16)
         port = free_port()
         ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         case = dict(bodies=bodies, clients=args.clients, seconds=args.seconds, num_cpus=args.num_cpus,
                     bf16=args.bf16, replicas=args.replicas)
-        batched = run_case(run_dir, port, args.batch_size, **case)
-        single = run_case(run_dir, port, 1, **case)
+        batched, health = run_case(run_dir, port, args.batch_size, **case, healthz=True)
+        single, _ = run_case(run_dir, port, 1, **case)
         print(f"\n/interpolate, {args.steps} steps per request, {args.replicas} replica(s) ({args.num_cpus:g} CPU, "
               f"{'bf16' if args.bf16 else 'fp32'}), {args.seconds:.0f} s per point")
         print("clients  batched req/s  p50 ms  p99 ms | batch-1 req/s  p50 ms  p99 ms | throughput ratio")
         for b, s in zip(batched, single):
             print(f"{b['clients']:7d}  {b['rps']:13.1f}  {b['p50']:6.1f}  {b['p99']:6.1f} | {s['rps']:13.1f}  "
                   f"{s['p50']:6.1f}  {s['p99']:6.1f} | {b['rps'] / s['rps']:.2f}x")
+        print(f"\nCeilings, same run: the model alone takes {solo:.1f} ms per request at batch 1 and {batched_ms:.1f} "
+              f"ms in a batch of {args.batch_size} ({solo / batched_ms:.2f}x: the model's own gain from batching, "
+              f"which costs outside the model only dilute); GET /healthz serves {health:.0f} req/s "
+              f"at {max(args.clients)} clients (Serve's own cost per request, before any model work).")
         serve.shutdown()
         ray.shutdown()
     finally:
