@@ -265,10 +265,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from raymvae.serve.launch import serve_forever
     from raymvae.serve.settings import ServeSettings
 
-    settings = ServeSettings(
-        model=args.model, replicas=args.replicas, num_cpus=args.num_cpus, num_gpus=args.num_gpus, bf16=args.bf16,
-        max_batch_size=args.max_batch_size, batch_wait_timeout_s=args.batch_wait_timeout_s, max_n=args.max_n,
-        max_steps=args.max_steps, max_temperature=args.max_temperature, max_body_bytes=args.max_body_bytes)
+    settings = ServeSettings(**{name: getattr(args, name) for name in ServeSettings.model_fields})
     serve_forever(settings, args.host, args.port, args.address)
     return 0
 
@@ -411,30 +408,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="HTTP endpoint for the model (Ray Serve)", description=cmd_serve.__doc__)
     from raymvae.serve.settings import ServeSettings
 
-    serve_default = {name: f.default for name, f in ServeSettings.model_fields.items()}
-    p.add_argument("--model", required=True, help="run dir with a model export (train, tune best/, import)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    p.add_argument("--replicas", type=int, default=serve_default["replicas"],
-                   help="model replicas (default %(default)s)")
-    p.add_argument("--num-cpus", type=float, default=serve_default["num_cpus"],
-                   help="CPUs per replica (default %(default)s)")
-    p.add_argument("--num-gpus", type=float, default=serve_default["num_gpus"],
-                   help="GPUs per replica (default %(default)s)")
-    p.add_argument("--bf16", action="store_true",
-                   help="bf16 autocast: about 2x faster on GPUs and CPUs with AVX512-BF16/AMX, slower elsewhere")
-    p.add_argument("--max-batch-size", type=int, default=serve_default["max_batch_size"],
-                   help="requests decoded together (default %(default)s; 1 turns batching off)")
-    p.add_argument("--batch-wait-timeout-s", type=float, default=serve_default["batch_wait_timeout_s"],
-                   help="how long a batch waits to fill once it has a request (default %(default)s)")
-    p.add_argument("--max-n", type=int, default=serve_default["max_n"],
-                   help="largest /sample n and /decode z count (default %(default)s)")
-    p.add_argument("--max-steps", type=int, default=serve_default["max_steps"],
-                   help="largest /interpolate steps (default %(default)s)")
-    p.add_argument("--max-temperature", type=float, default=serve_default["max_temperature"],
-                   help="largest sampling temperature (default %(default)s)")
-    p.add_argument("--max-body-bytes", type=int, default=serve_default["max_body_bytes"],
-                   help="larger bodies get a 413 (default %(default)s bytes)")
+    for name, field in ServeSettings.model_fields.items():  # one flag per setting, with its default and description
+        flag = "--" + name.replace("_", "-")
+        if field.is_required():
+            p.add_argument(flag, required=True, help=field.description)
+        elif field.annotation is bool:
+            p.add_argument(flag, action="store_true", help=field.description)
+        else:
+            p.add_argument(flag, type=field.annotation, default=field.default,
+                           help=f"{field.description} (default %(default)s)")
     p.add_argument("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS or a local Ray)")
     p.set_defaults(func=cmd_serve)
 
