@@ -1,41 +1,35 @@
-"""The ``raymvae`` command: one subcommand per job."""
+"""The ``raymvae`` command: one subcommand per job.
+
+Every path argument takes a local path or an ``s3://`` / ``gs://`` URI. A
+mistake of the user's (a bad flag value, a missing file, shards that do not
+fit the config) prints one line and exits with code 2.
+"""
 from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from collections import Counter
-from pathlib import Path
 
-def _midi_paths(inputs: list[str]) -> list[Path]:
-    paths: list[Path] = []
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            paths += sorted(q for q in p.rglob("*") if q.suffix.lower() in (".mid", ".midi"))
-        elif p.exists():
-            paths.append(p)
-        else:
-            matches = sorted(Path().glob(item))
-            if not matches:
-                raise SystemExit(f"no such file, folder or glob: {item}")
-            paths += matches
-    return paths
+from raymvae.errors import UserError
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    """Convert MIDI files with a config's converter and report what was found."""
+    """Convert MIDI files (local or on object storage) with a config's converter and report what was found."""
     from tqdm import tqdm
 
+    from raymvae import storage
+    from raymvae.data.inputs import resolve_inputs
     from raymvae.music import MidiError, converter_for
 
     conv = converter_for(args.config)
-    paths = _midi_paths(args.inputs)
+    paths = [s.uri for s in resolve_inputs(args.inputs) if s.kind == "midi"]
     status: Counter = Counter()
     total = 0
     for path in tqdm(paths, desc=f"convert ({args.config})", unit="file", disable=len(paths) < 20):
         try:
-            n = len(conv.encode_midi(path.read_bytes()))
+            n = len(conv.encode_midi(storage.read_bytes(path)))
         except MidiError as exc:
             status[f"unreadable: {exc}"] += 1
             if args.verbose:
@@ -77,12 +71,14 @@ def cmd_import_magenta(args: argparse.Namespace) -> int:
     that generate, serve and train (fine-tuning) use as they use a training run."""
     import tempfile
 
+    from raymvae import storage
     from raymvae.export import save_export
     from raymvae.model import load_magenta_checkpoint
     from raymvae.model.tf_checkpoint import checkpoint_prefix
 
     with tempfile.TemporaryDirectory(prefix="raymvae-import-") as work:
-        prefix = checkpoint_prefix(args.checkpoint, work)
+        local = storage.download(args.checkpoint, f"{work}/download")  # object storage: a local cache
+        prefix = checkpoint_prefix(local, f"{work}/unpacked")
         model = load_magenta_checkpoint(prefix, args.config, args.hparams)
         step = model.magenta_global_step
         out = save_export(args.output, model, step, {"source": f"magenta:{args.checkpoint}",
@@ -100,22 +96,27 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.mode == "eval":
         from raymvae.train.trainer import evaluate_run
 
+        if args.eval_examples:
+            raise UserError("--mode eval evaluates on --examples; --eval-examples is for training runs")
         m = evaluate_run(args.config, args.examples, args.run_dir, hparams=args.hparams, seed=args.seed)
-        print(f"eval at step {m['step']}: {eval_summary(m)}")
+        print(f"eval at step {m['step']} on {m['eval_set']['windows']} windows ({m['eval_set']['split']} split of "
+              f"{args.examples}): {eval_summary(m)}")
         print(f"  written to {args.run_dir}/eval_latest.json")
         return 0
     from raymvae.train.tracking import wandb_mode
     from raymvae.train.trainer import fit
 
     init_ray(args.address)
-    metrics = fit(args.config, args.examples, args.run_dir, hparams=args.hparams, num_steps=args.num_steps,
-                  num_workers=args.num_workers, use_gpu=args.use_gpu, max_failures=args.max_failures,
+    metrics = fit(args.config, args.examples, args.run_dir, hparams=args.hparams, eval_shards=args.eval_examples,
+                  num_steps=args.num_steps, num_workers=args.num_workers, use_gpu=args.use_gpu, max_failures=args.max_failures,
                   checkpoint_every=args.checkpoint_every, keep_checkpoints=args.keep_checkpoints,
                   eval_every=args.eval_every, eval_batches=args.eval_batches, log_every=args.log_every,
                   seed=args.seed, bf16=args.bf16, wandb=wandb_mode(args.wandb), cap=args.max_windows_per_file)
     print(f"trained {args.config} to step {metrics.get('step')} in {args.run_dir}")
     if "metrics/accuracy" in metrics:
         print(f"  eval: {eval_summary(metrics)}")
+    else:
+        print("  no evaluation: the shards have no eval windows (see --eval-examples)")
     print(f"  model export: {args.run_dir}/export (use with generate / serve)")
     return 0
 
@@ -164,8 +165,13 @@ def cmd_generate_sample(args: argparse.Namespace) -> int:
     from raymvae.generate.plan import sample_rows
 
     if args.num <= 0:
-        raise ValueError("--num must be positive")
+        raise UserError("--num must be positive")
     return _generate(args, lambda m: sample_rows(m, args.num, args.seed, args.temperature))
+
+
+def _split_pair(text: str) -> list[str]:
+    """``A:B`` -> [A, B]; the colon of a URI scheme (``s3://``) does not split."""
+    return re.split(r":(?!//)", text)
 
 
 def cmd_generate_interpolate(args: argparse.Namespace) -> int:
@@ -175,15 +181,17 @@ def cmd_generate_interpolate(args: argparse.Namespace) -> int:
 
     from raymvae.generate.plan import grid_rows, interpolation_rows
 
-    pairs = [tuple(p.split(":", 1)) for p in args.pairs or []]
+    from raymvae import storage
+
+    pairs = [tuple(_split_pair(p)) for p in args.pairs or []]
     if args.pairs_file:
-        with open(args.pairs_file) as f:
-            pairs += [(r[0], r[1]) for r in csv.reader(f) if len(r) >= 2 and not r[0].startswith("#")]
+        text = storage.read_bytes(args.pairs_file).decode("utf-8")
+        pairs += [(r[0], r[1]) for r in csv.reader(text.splitlines()) if len(r) >= 2 and not r[0].startswith("#")]
     if args.grid:
         return _generate(args, lambda m: grid_rows(m, args.grid, args.steps, args.seed, args.temperature,
                                                    args.window))
     if not pairs or any(len(p) != 2 for p in pairs):
-        raise ValueError("give --pairs A.mid:B.mid [...], --pairs-file CSV or --grid A B C D")
+        raise UserError("give --pairs A.mid:B.mid [...], --pairs-file CSV or --grid A B C D")
     return _generate(args, lambda m: interpolation_rows(m, pairs, args.steps, args.method, args.seed,
                                                         args.temperature, args.window))
 
@@ -232,9 +240,9 @@ def cmd_generate_attribute(args: argparse.Namespace) -> int:
 
 def cmd_configs(_args: argparse.Namespace) -> int:
     """List the Magenta config presets."""
-    from raymvae.config import config_names, load_config
-
     import torch
+
+    from raymvae.config import config_names, load_config, preset_dirs
 
     from raymvae.model import build, num_parameters
 
@@ -245,6 +253,8 @@ def cmd_configs(_args: argparse.Namespace) -> int:
         print(f"{name:26s} {cfg.converter['family']:7s} T={cfg.hparams['max_seq_len']:<4d} "
               f"z={cfg.hparams['z_size']:<4d} params={params:>12,d}  "
               f"encoder={cfg.model['encoder']} decoder={cfg.model['decoder']}")
+    print("presets in " + ", ".join(str(d) for d in preset_dirs()) + " (tune/default.yaml: the default sweep; "
+          "serve/default.yaml: a Serve config for `serve run`)")
     return 0
 
 
@@ -289,7 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="MIDI files, folders (recursive), globs, s3:// or gs:// URIs, NoteSequence .tfrecord files")
     p.add_argument("--output", required=True, help="output folder (local or s3:// / gs://)")
     p.add_argument("--eval-fraction", type=float, default=0.05,
-                   help="share of files (by a hash of their path) held out for evaluation (default 0.05)")
+                   help="share of files (by a hash of their path) held out for evaluation (default 0.05; "
+                        "1: the whole collection is an evaluation set)")
     p.add_argument("--max-windows-per-file", type=int, default=None,
                    help="keep at most N windows per file, chosen deterministically (default: all)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
@@ -311,6 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="shards folder written by `raymvae prepare` (local or s3://)")
     p.add_argument("--run-dir", "--run_dir", dest="run_dir", required=True,
                    help="where checkpoints, eval JSON, W&B runs and the model export go (local or s3://)")
+    p.add_argument("--eval-examples", default=None,
+                   help="evaluate on another (held-out) shards folder instead of --examples' eval split: its eval "
+                        "windows, or all of it when prepared with --eval-fraction 1")
     p.add_argument("--hparams", default=None, help="Magenta-style overrides, e.g. 'batch_size=64,free_bits=48'")
     p.add_argument("--mode", choices=["train", "eval"], default="train", help="train (default) or eval")
     p.add_argument("--num-steps", "--num_steps", dest="num_steps", type=int, default=200_000,
@@ -441,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except (FileExistsError, FileNotFoundError, ValueError) as exc:
+    except (FileExistsError, FileNotFoundError, ValueError) as exc:  # UserError is a ValueError
         print(f"raymvae {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

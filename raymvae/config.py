@@ -1,7 +1,9 @@
 """Model presets: one YAML per Magenta config name, plus Magenta's --hparams syntax.
 
-The YAML files live in the repository's top-level ``configs/`` folder
-(override with RAYMVAE_CONFIG_DIR). No torch, no Ray.
+The YAML files live in the repository's top-level ``configs/`` folder, which
+the package ships as ``raymvae.configs`` (so a wheel install has them). A
+folder named by RAYMVAE_CONFIG_DIR is searched first, for the user's own
+presets. No torch, no Ray.
 """
 from __future__ import annotations
 
@@ -33,13 +35,27 @@ class Config:
         return cls(d["name"], dict(d["converter"]), dict(d["model"]), dict(d.get("hparams", {})))
 
 
-def preset_dir() -> Path:
-    return Path(os.environ.get("RAYMVAE_CONFIG_DIR", Path(__file__).resolve().parents[1] / "configs"))
+def package_config_dir() -> Path:
+    """The presets shipped with the package (the repository's ``configs/`` in a source checkout)."""
+    import importlib.resources
+
+    return Path(str(importlib.resources.files("raymvae.configs")))
+
+
+def preset_dirs() -> list[Path]:
+    """Where presets are looked up, first match wins: RAYMVAE_CONFIG_DIR (if set), then the package's."""
+    user = os.environ.get("RAYMVAE_CONFIG_DIR")
+    return ([Path(user).expanduser()] if user else []) + [package_config_dir()]
+
+
+def preset_path(relative: str) -> Path | None:
+    """The first preset file named ``relative`` (e.g. ``cat-mel_2bar_small.yaml``, ``tune/default.yaml``)."""
+    return next((d / relative for d in preset_dirs() if (d / relative).is_file()), None)
 
 
 def config_names() -> list[str]:
     """Every preset config name, sorted."""
-    return sorted(p.name[:-5] for p in preset_dir().iterdir() if p.name.endswith(".yaml"))
+    return sorted({p.name[:-5] for d in preset_dirs() if d.is_dir() for p in d.iterdir() if p.name.endswith(".yaml")})
 
 
 def load_config(name_or_path: str | Path | Config | dict, hparams: str | dict | None = None) -> Config:
@@ -49,18 +65,49 @@ def load_config(name_or_path: str | Path | Config | dict, hparams: str | dict | 
     elif isinstance(name_or_path, dict):
         cfg = Config.from_dict(name_or_path)
     else:
+        from raymvae import storage
+
         text = str(name_or_path)
-        path = Path(text)
-        if text.endswith((".yaml", ".yml")) and path.exists():
-            cfg = Config.from_dict(yaml.safe_load(path.read_text()))
+        if text.endswith((".yaml", ".yml")) and storage.is_file(text):
+            cfg = Config.from_dict(yaml.safe_load(storage.read_bytes(text)))
         else:
-            res = preset_dir() / f"{text}.yaml"
-            if not res.is_file():
+            res = preset_path(f"{text}.yaml")
+            if res is None:
                 raise ValueError(f"unknown config {text!r}; known configs: {', '.join(config_names())}")
             cfg = Config.from_dict(yaml.safe_load(res.read_text()))
     if hparams:
         cfg.hparams = apply_hparams(cfg.hparams, hparams)
+    check_hparams(cfg.hparams)
     return cfg
+
+
+_SCHEDULES = ("constant", "exponential", "inverse_sigmoid")
+# name -> (lowest, highest, whether the lowest value itself is allowed); None = unbounded
+_RANGES = {"batch_size": (1, None, True), "z_size": (1, None, True), "max_seq_len": (1, None, True),
+           "learning_rate": (0.0, None, False), "min_learning_rate": (0.0, None, True),
+           "decay_rate": (0.0, 1.0, False), "grad_clip": (0.0, None, False),
+           "grad_norm_clip_to_zero": (0.0, None, False), "dropout_keep_prob": (0.0, 1.0, False),
+           "free_bits": (0.0, None, True), "max_beta": (0.0, None, True), "beta_rate": (0.0, 1.0, True),
+           "sampling_rate": (0.0, None, True), "nade_num_hidden": (1, None, True)}
+
+
+def check_hparams(hparams: dict[str, Any]) -> None:
+    """Raise UserError for a value no model can train with (a batch of 0, a negative learning rate, ...)."""
+    from raymvae.errors import UserError
+
+    for name, (lo, hi, lo_ok) in _RANGES.items():
+        if name not in hparams:
+            continue
+        v = hparams[name]
+        if (v < lo if lo_ok else v <= lo) or (hi is not None and v > hi):
+            bound = f"{'>=' if lo_ok else '>'} {lo}" + (f" and <= {hi}" if hi is not None else "")
+            raise UserError(f"hparam {name} must be {bound}, got {v!r}")
+    for name in ("enc_rnn_size", "dec_rnn_size"):
+        if name in hparams and (not hparams[name] or min(hparams[name]) < 1):
+            raise UserError(f"hparam {name} must list one or more layer sizes >= 1, got {hparams[name]!r}")
+    if hparams.get("sampling_schedule", "constant") not in _SCHEDULES:
+        raise UserError(f"hparam sampling_schedule must be one of {', '.join(_SCHEDULES)}, "
+                        f"got {hparams['sampling_schedule']!r}")
 
 
 def _split_top_level(text: str) -> list[str]:

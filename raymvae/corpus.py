@@ -1,12 +1,12 @@
 """The embedded default corpus: real melodies from the music21 corpus, as MIDI.
 
 music21 ships Bach chorales and folk/fiddle collections (Essen, O'Neill's
-1850, Ryan's Mammoth Collection). ``export_pieces`` writes them as MIDI files;
-pieces music21 cannot parse or render are skipped and counted.
+1850, Ryan's Mammoth Collection). ``export_pieces`` writes them as MIDI files
+(to a local folder or object storage); pieces music21 cannot parse or render
+are skipped and counted.
 """
 from __future__ import annotations
 
-import json
 import logging
 import warnings
 from dataclasses import dataclass, field
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from raymvae.atomic import write_atomic
+from raymvae import storage
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ COLLECTIONS = {
 class ExportReport:
     """What an export wrote and what it skipped (with reasons)."""
 
-    written: list[Path] = field(default_factory=list)
+    written: list[str] = field(default_factory=list)  # paths or URIs of the MIDI files
     skipped: dict[str, int] = field(default_factory=dict)
 
     def skip(self, reason: str) -> None:
@@ -51,7 +51,7 @@ def list_sources(name: str) -> list[Path]:
     return [p for folder, pattern in COLLECTIONS[name] for p in sorted((root / folder).glob(pattern))]
 
 
-def export_source(source: Path, out_dir: Path, report: ExportReport, limit: int | None = None) -> None:
+def export_source(source: Path, out_dir: str, report: ExportReport, limit: int | None = None) -> None:
     """Export every piece of one corpus file to ``out_dir/<folder>/<stem>[_k].mid``."""
     import music21
 
@@ -66,9 +66,9 @@ def export_source(source: Path, out_dir: Path, report: ExportReport, limit: int 
         for k, score in enumerate(scores):
             if limit is not None and len(report.written) >= limit:
                 return
-            target = out_dir / source.parent.name / (f"{source.stem}_{k}.mid" if len(scores) > 1 else
-                                                      f"{source.stem}.mid")
-            if target.exists():
+            target = storage.join(out_dir, source.parent.name, f"{source.stem}_{k}.mid" if len(scores) > 1 else
+                                  f"{source.stem}.mid")
+            if storage.is_file(target):
                 report.written.append(target)
                 continue
             try:
@@ -76,7 +76,7 @@ def export_source(source: Path, out_dir: Path, report: ExportReport, limit: int 
             except Exception as exc:  # noqa: BLE001
                 report.skip(f"music21 midi: {type(exc).__name__}")
                 continue
-            write_atomic(target, data)
+            storage.write_bytes(target, data)
             report.written.append(target)
 
 
@@ -85,7 +85,7 @@ def _export_batch(batch: dict, out_dir: str, limit: int | None) -> dict:
     rows: dict[str, list] = {"order": [], "path": [], "skipped": [], "count": []}
     for order, source in zip(batch["order"], batch["source"]):
         report = ExportReport()
-        export_source(Path(source), Path(out_dir), report, limit)
+        export_source(Path(source), out_dir, report, limit)
         for path in report.written:
             rows["order"].append(int(order)); rows["path"].append(str(path))
             rows["skipped"].append(""); rows["count"].append(1)
@@ -103,12 +103,13 @@ def export_pieces(name: str, out_dir: str | Path, limit: int | None = None) -> E
     cannot parse or render are skipped and counted by reason. A finished
     export is recorded in the folder, so running it again returns at once.
     """
-    out_dir = Path(out_dir)
-    done = out_dir / f".export-{name}-{limit if limit is not None else 'all'}.json"
-    if done.exists():
-        cached = json.loads(done.read_text())
-        report = ExportReport([out_dir / p for p in cached["written"]], cached["skipped"])
-        if all(p.exists() for p in report.written):
+    out_dir = storage.normalize(out_dir)
+    done = storage.join(out_dir, f".export-{name}-{limit if limit is not None else 'all'}.json")
+    if storage.is_file(done):
+        cached = storage.read_json(done)
+        report = ExportReport([storage.join(out_dir, p) for p in cached["written"]], cached["skipped"])
+        present = {storage.join(out_dir, p) for p in storage.list_files(out_dir)}
+        if all(p in present for p in report.written):
             log.info("corpus %s already exported to %s (%d pieces)", name, out_dir, len(report.written))
             return report
     import ray.data
@@ -128,15 +129,14 @@ def export_pieces(name: str, out_dir: str | Path, limit: int | None = None) -> E
         items = [{"order": start + j, "source": str(s)} for j, s in enumerate(chunk)]
         ds = ray.data.from_items(items, override_num_blocks=min(len(items), 256))
         rows = ds.map_batches(_export_batch, batch_size=1, batch_format="numpy",
-                              fn_kwargs=dict(out_dir=str(out_dir), limit=remaining)).take_all()
+                              fn_kwargs=dict(out_dir=out_dir, limit=remaining)).take_all()
         for row in sorted(rows, key=lambda r: (r["order"], r["path"])):
             if row["skipped"]:
                 report.skipped[row["skipped"]] = report.skipped.get(row["skipped"], 0) + int(row["count"])
             elif limit is None or len(report.written) < limit:
-                report.written.append(Path(row["path"]))
+                report.written.append(row["path"])
             else:
-                Path(row["path"]).unlink(missing_ok=True)
+                storage.delete(row["path"])
     log.info("exported %d pieces to %s (skipped: %s)", len(report.written), out_dir, report.skipped or "none")
-    write_atomic(done, json.dumps({"written": [str(p.relative_to(out_dir)) for p in report.written],
-                                   "skipped": report.skipped}).encode())
+    storage.write_json(done, {"written": [p[len(out_dir) + 1:] for p in report.written], "skipped": report.skipped})
     return report

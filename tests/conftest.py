@@ -1,12 +1,74 @@
-"""Shared fixtures: one local Ray per test session (2 CPUs), started on first use."""
+"""Shared fixtures: an S3-compatible server and one local Ray per test session (2 CPUs), started on first use."""
 from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
 
 import pytest
 
+BUCKET = "raymvae-test"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
 
 @pytest.fixture(scope="session")
-def ray_session():
-    """A local Ray with 2 CPUs and a 1 GiB object store, shared by all integration tests."""
+def s3_server(tmp_path_factory):
+    """moto's standalone S3 server on 127.0.0.1 with a bucket ``raymvae-test``.
+
+    Its endpoint and (dummy) credentials go into this process's environment
+    before Ray starts, so the driver, Ray workers and subprocesses all reach
+    it through ``AWS_ENDPOINT_URL``, as they would reach MinIO or S3.
+    """
+    import boto3
+
+    port = free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                                stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    env = {"AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    deadline = time.time() + 60
+    while True:
+        try:
+            boto3.client("s3", endpoint_url=url).create_bucket(Bucket=BUCKET)
+            break
+        except Exception:  # noqa: BLE001 - not listening yet
+            if time.time() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"moto server did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.2)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture
+def s3_dir(s3_server, request):
+    """A fresh ``s3://raymvae-test/<test>-<id>`` prefix for one test."""
+    return f"s3://{BUCKET}/{re.sub(r'[^A-Za-z0-9_-]', '_', request.node.name)[:40]}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def ray_session(s3_server):
+    """A local Ray with 2 CPUs and a 1 GiB object store, shared by all integration tests (which may use S3)."""
     import ray
 
     from raymvae.runtime import init_ray
@@ -26,7 +88,7 @@ def folk_dir(ray_session, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("folk")
     report = export_pieces("folk", out, limit=24)
-    assert len(report.written) == 24 and all(p.exists() for p in report.written)
+    assert len(report.written) == 24 and all(Path(p).exists() for p in report.written)
     return out
 
 
@@ -37,4 +99,24 @@ def mel_shards(folk_dir, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("mel_shards") / "mel"
     prepare("cat-mel_2bar_small", [str(folk_dir)], str(out), eval_fraction=0.2)
+    return out
+
+
+@pytest.fixture(scope="session")
+def eval_only_shards(folk_dir, tmp_path_factory):
+    """The same melodies prepared as a held-out collection: every window in the eval split."""
+    from raymvae.data import prepare
+
+    out = tmp_path_factory.mktemp("eval_only") / "mel"
+    prepare("cat-mel_2bar_small", [str(folk_dir)], str(out), eval_fraction=1.0)
+    return out
+
+
+@pytest.fixture(scope="session")
+def train_only_shards(folk_dir, tmp_path_factory):
+    """The same melodies with nothing held out (--eval-fraction 0)."""
+    from raymvae.data import prepare
+
+    out = tmp_path_factory.mktemp("train_only") / "mel"
+    prepare("cat-mel_2bar_small", [str(folk_dir)], str(out), eval_fraction=0.0)
     return out

@@ -19,7 +19,7 @@ import yaml
 from google.protobuf.json_format import MessageToDict
 
 from midi_fixtures import midi_bytes
-from raymvae.config import preset_dir
+from raymvae.config import preset_path
 from raymvae.export import load_export, save_export
 from raymvae.generate.attributes import save_vector
 from raymvae.generate.batch import uniforms_for
@@ -69,7 +69,7 @@ def server(ray_session, run_dir):
     from ray import serve
     from ray.serve.schema import ServeDeploySchema
 
-    spec = yaml.safe_load((preset_dir() / "serve" / "default.yaml").read_text())
+    spec = yaml.safe_load(preset_path("serve/default.yaml").read_text())
     ServeDeploySchema.model_validate(spec)
     app_spec = spec["applications"][0]
     module, attr = app_spec["import_path"].split(":")

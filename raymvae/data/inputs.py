@@ -8,15 +8,14 @@ corpus to another disk or bucket does not reshuffle the split.
 from __future__ import annotations
 
 import fnmatch
-import functools
 import hashlib
 import posixpath
 from dataclasses import dataclass
-from pathlib import Path
 
 import pyarrow.fs as pafs
 
-_LOCAL = pafs.LocalFileSystem()
+from raymvae.storage import filesystem_for
+
 MIDI_SUFFIXES = (".mid", ".midi", ".kar", ".smf")
 _GLOB_CHARS = set("*?[")
 
@@ -41,25 +40,6 @@ def _kind(name: str) -> str | None:
     if is_tfrecord(name):
         return "tfrecord"
     return "midi" if name.lower().endswith(MIDI_SUFFIXES) else None
-
-
-@functools.lru_cache(maxsize=32)
-def _bucket_filesystem(scheme: str, bucket: str) -> pafs.FileSystem:
-    return pafs.FileSystem.from_uri(f"{scheme}://{bucket}")[0]
-
-
-def filesystem_for(uri: str) -> tuple[pafs.FileSystem, str, str]:
-    """(filesystem, path inside it, URI prefix) for a local path or an object-store URI.
-
-    Object-store filesystems are cached per bucket: creating one may resolve
-    the bucket's region over the network.
-    """
-    if "://" in uri:
-        scheme, rest = uri.split("://", 1)
-        if scheme == "file":
-            return filesystem_for(rest)
-        return _bucket_filesystem(scheme, rest.split("/", 1)[0]), rest.rstrip("/"), scheme + "://"
-    return _LOCAL, str(Path(uri).expanduser().resolve()), ""
 
 
 def _list(fs: pafs.FileSystem, root: str) -> list[str]:

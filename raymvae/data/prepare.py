@@ -7,14 +7,18 @@ as a compact blob) ->
 materialized once -> exploded into one row per window and written as
 ``train/`` and ``eval/`` Parquet shards, plus ``files.parquet`` (every input
 file with its status) and ``manifest.json``. The split is a hash of each
-file's key, so a file never lands in both. Everything is written under a
-temporary name and renamed into place at the end.
+file's key, so a file never lands in both. ``manifest.json`` is written last
+and names every shard file; readers trust only it. A local output is written
+under a temporary name and renamed into place; on object storage (no
+directory rename) the files go straight to the output prefix, manifest last.
 """
 from __future__ import annotations
 
 import json
 import logging
+import os
 import platform
+import shutil
 import time
 import uuid
 from collections import Counter
@@ -23,12 +27,14 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from raymvae import storage
 from raymvae.config import Config, load_config
-from raymvae.data.inputs import Source, filesystem_for, key_hash, resolve_inputs, split_of
+from raymvae.data.inputs import Source, key_hash, resolve_inputs, split_of
 from raymvae.data.tfrecord import iter_records
+from raymvae.errors import UserError
+from raymvae.storage import filesystem_for
 
 log = logging.getLogger(__name__)
 
@@ -223,13 +229,21 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _ensure_empty_target(fs: pafs.FileSystem, path: str, overwrite: bool) -> bool:
-    info = fs.get_file_info(path)
-    if info.type == pafs.FileType.NotFound:
-        return False
-    if not overwrite:
-        raise FileExistsError(f"output {path} exists; pass --overwrite to replace it")
-    return True
+def _refuse_existing(output: str, overwrite: bool) -> None:
+    if storage.exists(output) and not overwrite:
+        what = "holds shards" if storage.is_file(storage.join(output, "manifest.json")) else \
+            "exists (with no manifest.json: an interrupted prepare?)"
+        raise FileExistsError(f"output {output} {what}; pass --overwrite to replace it")
+
+
+def _staging(output: str) -> str:
+    """Where to write the shards: a temporary sibling (local) or the output prefix itself (object storage,
+    where an existing output is deleted now, its manifest first so that no reader trusts it any more)."""
+    if not storage.is_remote(output):
+        return f"{output}.tmp-{uuid.uuid4().hex[:8]}"
+    storage.delete(storage.join(output, "manifest.json"))
+    storage.delete(output)
+    return output
 
 
 def prepare(config: str | Config, inputs: list[str], output: str, *, eval_fraction: float = 0.05,
@@ -239,17 +253,20 @@ def prepare(config: str | Config, inputs: list[str], output: str, *, eval_fracti
     import ray
     import ray.data
 
-    if not 0.0 <= eval_fraction < 1.0:
-        raise ValueError(f"eval fraction must be in [0, 1), got {eval_fraction}")
+    if not 0.0 <= eval_fraction <= 1.0:
+        raise UserError(f"--eval-fraction must be between 0 and 1 (1: a held-out set for evaluation only), "
+                        f"got {eval_fraction}")
     if max_windows_per_file is not None and max_windows_per_file < 1:
-        raise ValueError(f"--max-windows-per-file must be >= 1, got {max_windows_per_file}")
+        raise UserError(f"--max-windows-per-file must be >= 1, got {max_windows_per_file}")
     t0 = time.perf_counter()
     cfg = load_config(config, hparams)
     conv = _converter(cfg.to_dict())
     shape, dtype = tuple(conv.window_shape), np.dtype(conv.dtype).name
-    out_fs, out_path, out_prefix = filesystem_for(output)
-    replace = _ensure_empty_target(out_fs, out_path, overwrite)
+    output = storage.normalize(output)
+    _refuse_existing(output, overwrite)
     sources = resolve_inputs(inputs)
+    staging = _staging(output)
+    out_fs, tmp, _ = filesystem_for(staging)
     log.info("prepare %s: %d input files -> %s", cfg.name, len(sources), output)
 
     common = dict(config=cfg.to_dict(), eval_fraction=eval_fraction, cap=max_windows_per_file)
@@ -272,45 +289,44 @@ def prepare(config: str | Config, inputs: list[str], output: str, *, eval_fracti
     finally:
         ctx.op_resource_reservation_enabled = reservation
 
-    tmp = f"{out_path}.tmp-{uuid.uuid4().hex[:8]}"
     try:
+        shards = {}
         for split in ("train", "eval"):
             out_fs.create_dir(f"{tmp}/{split}", recursive=True)
             shard = files.map_batches(_explode, batch_format="pyarrow", batch_size=None,
                                       fn_kwargs=dict(split=split, shape=shape, dtype=dtype))
             shard.write_parquet(f"{tmp}/{split}", filesystem=out_fs, min_rows_per_file=100_000)
+            shards[split] = storage.list_files(storage.join(staging, split))
         table = pa.concat_tables(ray.get(files.select_columns(FILE_COLUMNS + ["hist"]).to_arrow_refs()))
         table = table.sort_by([("source", "ascending")])
         hist = _sum_histograms(cfg, table["hist"].to_pylist())
         table = table.drop_columns(["hist"])
-        with out_fs.open_output_stream(f"{tmp}/files.parquet") as f:
-            pq.write_table(table, f)
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink)
+        storage.write_bytes(storage.join(staging, "files.parquet"), sink.getvalue().to_pybytes())
         manifest = _manifest(cfg, conv, inputs, sources, table, hist, shape, dtype, eval_fraction,
-                             max_windows_per_file, time.perf_counter() - t0)
-        with out_fs.open_output_stream(f"{tmp}/manifest.json") as f:
-            f.write(json.dumps(manifest, indent=2).encode("utf-8"))
-        _move_into_place(out_fs, tmp, out_path, replace)
+                             max_windows_per_file, shards, time.perf_counter() - t0)
+        storage.write_json(storage.join(staging, "manifest.json"), manifest)  # last: it vouches for the rest
+        if staging != output:
+            _move_into_place(staging, output)
     except BaseException:
-        out_fs.delete_dir_contents(tmp, missing_dir_ok=True)
-        if out_fs.get_file_info(tmp).type != pafs.FileType.NotFound:
-            out_fs.delete_dir(tmp)
+        storage.delete(staging)
         raise
-    return PrepareResult(out_prefix + out_path, manifest)
+    return PrepareResult(output, manifest)
 
 
-def _move_into_place(fs: pafs.FileSystem, tmp: str, final: str, replace: bool) -> None:
-    """Rename the finished output into place; an existing one is moved aside first, then deleted."""
+def _move_into_place(tmp: str, final: str) -> None:
+    """Rename a finished local output into place; an existing one is moved aside first, then deleted."""
     old = f"{final}.old-{uuid.uuid4().hex[:8]}"
-    if replace:
-        fs.move(final, old)
-    fs.move(tmp, final)
-    if replace:
-        fs.delete_dir(old) if fs.get_file_info(old).type == pafs.FileType.Directory else fs.delete_file(old)
+    if os.path.exists(final):
+        os.rename(final, old)
+    os.rename(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _manifest(cfg: Config, conv, inputs: list[str], sources: list[Source], table: pa.Table,
               hist: dict[str, list[int]], shape: tuple[int, ...], dtype: str, eval_fraction: float,
-              cap: int | None, seconds: float) -> dict[str, Any]:
+              cap: int | None, shards: dict[str, list[str]], seconds: float) -> dict[str, Any]:
     status = Counter(table["status"].to_pylist())
     reasons = Counter(f"{s}: {r}" for s, r in zip(table["status"].to_pylist(), table["reason"].to_pylist())
                       if s != "ok")
@@ -339,6 +355,7 @@ def _manifest(cfg: Config, conv, inputs: list[str], sources: list[Source], table
         "files": {"total": len(table), "input_files": len(sources), "by_status": dict(status),
                   "by_reason": dict(reasons.most_common())},
         "files_with_windows": {"train": files_per_split["train"], "eval": files_per_split["eval"]},
+        "shards": shards,
         "windows": {"train": windows["train"], "eval": windows["eval"]},
         "class_histogram": hist,
         "versions": _versions(),

@@ -1,7 +1,8 @@
-"""Read shards written by ``prepare``: manifest, schema check, Ray Datasets or numpy.
+"""Read shards written by ``prepare`` (local or object storage): manifest, schema check, Ray Datasets or numpy.
 
 Shards made for another config (other family, window shape or class range)
-are refused with a message that names both configs.
+are refused with a message that names both configs. Only the Parquet files
+the manifest names are read, so files of an interrupted write never are.
 """
 from __future__ import annotations
 
@@ -11,24 +12,25 @@ from typing import Any
 import numpy as np
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 
+from raymvae import storage
 from raymvae.config import Config, load_config
-from raymvae.data.inputs import filesystem_for
 from raymvae.data.prepare import SHARD_FORMAT
+from raymvae.errors import UserError
+from raymvae.storage import filesystem_for
 
 SPLITS = ("train", "eval")
 
 
-class ShardMismatchError(ValueError):
+class ShardMismatchError(UserError):
     """Shards were prepared for a config the caller's model cannot read."""
 
 
 def read_manifest(shards: str) -> dict[str, Any]:
     """The manifest of a shards folder; FileNotFoundError with a hint if absent."""
-    fs, path, _ = filesystem_for(shards)
     try:
-        with fs.open_input_stream(f"{path}/manifest.json") as f:
-            manifest = json.loads(f.read())
+        manifest = json.loads(storage.read_bytes(storage.join(shards, "manifest.json")))
     except FileNotFoundError as exc:
         raise FileNotFoundError(f"{shards} has no manifest.json: is it the output of `raymvae prepare`?") from exc
     if manifest.get("format") != SHARD_FORMAT:
@@ -61,11 +63,35 @@ def check_compatible(manifest: dict[str, Any], config: str | Config) -> Config:
     return cfg
 
 
-def _split_path(shards: str, split: str) -> tuple[pafs.FileSystem, str]:
+def _split_files(shards: str, manifest: dict[str, Any], split: str) -> tuple[pafs.FileSystem, list[str]]:
+    """The filesystem and the Parquet files of a split (those the manifest names; older manifests: all)."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     fs, path, _ = filesystem_for(shards)
-    return fs, f"{path}/{split}"
+    names = manifest.get("shards", {}).get(split)
+    if names is None:
+        names = [n for n in storage.list_files(storage.join(shards, split)) if n.endswith(".parquet")]
+    return fs, [f"{path}/{split}/{n}" for n in names]
+
+
+def eval_split(shards: str, manifest: dict[str, Any] | None = None) -> str:
+    """The split that evaluates on a shard set: its eval windows, or all of it when it has none
+    (a separate held-out collection, as Magenta's ``--mode eval`` on another examples path)."""
+    manifest = manifest or read_manifest(shards)
+    if manifest["windows"]["eval"]:
+        return "eval"
+    if manifest["windows"]["train"]:
+        return "train"
+    raise UserError(f"{shards} holds no windows at all (see its manifest.json for why)")
+
+
+def epoch_windows(shards: str, cap: int | None) -> int:
+    """Training windows one epoch draws: per file, all of its windows or ``cap`` of them."""
+    fs, path, _ = filesystem_for(shards)
+    with fs.open_input_file(f"{path}/files.parquet") as f:
+        table = pq.read_table(f, columns=["split", "windows"])
+    counts = np.asarray(table["windows"].to_numpy())[np.asarray(table["split"].to_pylist()) == "train"]
+    return int(np.minimum(counts, cap).sum() if cap else counts.sum())
 
 
 def read_windows(shards: str, split: str = "train", config: str | Config | None = None
@@ -74,9 +100,11 @@ def read_windows(shards: str, split: str = "train", config: str | Config | None 
     manifest = read_manifest(shards)
     if config is not None:
         check_compatible(manifest, config)
-    fs, path = _split_path(shards, split)
-    table = pads.dataset(path, filesystem=fs, format="parquet").to_table()
+    fs, files = _split_files(shards, manifest, split)
     shape = tuple(manifest["window_shape"])
+    if not files:
+        return np.zeros((0,) + shape, manifest["dtype"]), np.zeros(0, dtype=object)
+    table = pads.dataset(files, filesystem=fs, format="parquet").to_table()
     flat = table["windows"].combine_chunks().flatten().to_numpy(zero_copy_only=False)
     windows = flat.astype(manifest["dtype"]).reshape((-1,) + shape)
     return windows, np.asarray(table["source"].to_pylist(), dtype=object)
@@ -94,7 +122,9 @@ def read_dataset(shards: str, config: str | Config, split: str = "train"):
 
     manifest = read_manifest(shards)
     check_compatible(manifest, config)
-    fs, path = _split_path(shards, split)
+    fs, files = _split_files(shards, manifest, split)
+    if not files:
+        raise UserError(f"{shards} has no {split} windows")
     shape = tuple(manifest["window_shape"])
     dtype = manifest["dtype"]
 
@@ -103,9 +133,9 @@ def read_dataset(shards: str, config: str | Config, split: str = "train"):
         return {"windows": w.astype(dtype).reshape((-1,) + shape), "file_id": batch["file_id"],
                 "file_windows": batch["file_windows"], "file_position": batch["file_position"]}
 
-    missing = set(TRAIN_COLUMNS) - set(pads.dataset(path, filesystem=fs, format="parquet").schema.names)
+    missing = set(TRAIN_COLUMNS) - set(pads.dataset(files, filesystem=fs, format="parquet").schema.names)
     if missing:
         raise ShardMismatchError(f"{shards}/{split} lacks columns {sorted(missing)}: it was written by an older "
                                  f"raymvae; run `raymvae prepare --overwrite` again")
-    ds = ray.data.read_parquet(path, filesystem=fs).select_columns(TRAIN_COLUMNS)
+    ds = ray.data.read_parquet(files, filesystem=fs).select_columns(TRAIN_COLUMNS)
     return ds.map_batches(reshape, batch_format="numpy")

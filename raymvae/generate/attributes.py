@@ -5,12 +5,10 @@ drum attributes are the hit density of each drum class. No Ray.
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import torch
 
+from raymvae import storage
 from raymvae.model import MusicVAE
 from raymvae.music import converter_for, stats
 
@@ -83,15 +81,26 @@ def constraint_examples(model: MusicVAE, windows: np.ndarray, name: str) -> tupl
     return mu, sigma, top[keep].astype(np.int64), info
 
 
-def save_vector(run_dir: str | Path, name: str, vec: np.ndarray, info: dict) -> Path:
-    """``RUN_DIR/attributes/NAME.json`` (vector as a list, and how it was made) for reuse."""
-    from raymvae.atomic import write_atomic
+def _vector_path(run_dir: str, name: str) -> str:
+    return storage.join(storage.normalize(run_dir), "attributes", f"{name}.json")
 
-    path = Path(run_dir) / "attributes" / f"{name}.json"
-    write_atomic(path, json.dumps({**info, "vector": vec.tolist()}).encode())
+
+def save_vector(run_dir: str, name: str, vec: np.ndarray, info: dict) -> str:
+    """``RUN_DIR/attributes/NAME.json`` (vector as a list, and how it was made) for reuse."""
+    path = _vector_path(run_dir, name)
+    storage.write_json(path, {**info, "vector": vec.tolist()})
     return path
 
 
-def load_vector(run_dir: str | Path, name: str) -> np.ndarray | None:
-    path = Path(run_dir) / "attributes" / f"{name}.json"
-    return np.asarray(json.loads(path.read_text())["vector"], np.float32) if path.exists() else None
+def load_vector(run_dir: str, name: str) -> np.ndarray | None:
+    """The saved vector for attribute ``name``, or None when none was computed."""
+    try:
+        return np.asarray(storage.read_json(_vector_path(run_dir, name))["vector"], np.float32)
+    except FileNotFoundError:
+        return None
+
+
+def saved_vectors(run_dir: str) -> list[str]:
+    """Names of the attributes with a saved vector."""
+    return sorted(p[:-5] for p in storage.list_files(storage.join(storage.normalize(run_dir), "attributes"))
+                  if p.endswith(".json") and "/" not in p)

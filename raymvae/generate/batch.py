@@ -3,23 +3,27 @@
 Every output row is planned in the driver (id, kind, z, seed, temperature,
 source pair and t, file path); rows whose file already exists are skipped,
 so re-running a job finishes it. An actor pool of model replicas (a GPU
-each when present) decodes batches; sampling noise is drawn per row from
+each when present) loads the model from the run dir (local or object
+storage) and decodes batches; sampling noise is drawn per row from
 (seed, id), so files do not depend on batching or on which replica ran them.
-MIDI files are written atomically by parallel tasks, 1,000 per sub-folder,
-with their musical statistics; ``manifest.parquet`` has one row per file.
+MIDI files are written atomically by parallel tasks straight to the output
+(local or object storage), 1,000 per sub-folder, with their musical
+statistics; ``manifest.parquet``, written last, has one row per file.
 """
 from __future__ import annotations
 
+import io
 import json
 import logging
 import math
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
+
+from raymvae import storage
 
 log = logging.getLogger(__name__)
 FILES_PER_FOLDER = 1000
@@ -56,9 +60,8 @@ class Decoder:
 
 
 def _write_files(batch: dict[str, np.ndarray], config: dict, output: str) -> dict[str, np.ndarray]:
-    """Ray Data task: windows -> NoteSequence -> MIDI file (atomic) + statistics per row."""
+    """Ray Data task: windows -> NoteSequence -> MIDI file (atomic, uploaded by this task) + statistics per row."""
     from raymvae.config import Config
-    from raymvae.atomic import write_atomic
     from raymvae.music import converter_for
     from raymvae.music.stats import all_stats
 
@@ -66,7 +69,7 @@ def _write_files(batch: dict[str, np.ndarray], config: dict, output: str) -> dic
     stats = []
     for rel, w in zip(batch["path"], batch["windows"]):
         ns = conv.decode(np.asarray(w)[None])[0]
-        write_atomic(Path(output) / rel, conv.to_midi_bytes(ns))
+        storage.write_bytes(storage.join(output, rel), conv.to_midi_bytes(ns))
         stats.append(json.dumps({k: float(v) for k, v in all_stats(ns).items()}))
     out = {k: v for k, v in batch.items() if k != "windows"}
     out["stats_json"] = np.array(stats, dtype=object)
@@ -75,16 +78,16 @@ def _write_files(batch: dict[str, np.ndarray], config: dict, output: str) -> dic
 
 def run(run_dir: str, output: str, rows: list[dict[str, Any]], *, batch_size: int = 256,
         replicas: int | None = None, contact_sheet: bool = True) -> dict[str, Any]:
-    """Decode and write every planned row not yet on disk; (re)write the manifest; return a summary."""
+    """Decode and write every planned row not yet written; (re)write the manifest; return a summary."""
     import ray
     import ray.data
 
     from raymvae.export import export_info
 
+    run_dir, output = storage.normalize(run_dir), storage.normalize(output)
     info = export_info(run_dir)
-    out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
-    todo = [r for r in rows if not (out / r["path"]).exists()]
+    written = set(storage.list_files(output))
+    todo = [r for r in rows if r["path"] not in written]
     log.info("%d files planned, %d already written, %d to generate", len(rows), len(rows) - len(todo), len(todo))
     new_rows: list[dict[str, Any]] = []
     if todo:
@@ -92,32 +95,34 @@ def run(run_dir: str, output: str, rows: list[dict[str, Any]], *, batch_size: in
         cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
         size = replicas or (gpus if gpus else max(1, cpus // 2))
         ds = ray.data.from_items(todo, override_num_blocks=max(1, math.ceil(len(todo) / batch_size)))
-        ds = ds.map_batches(Decoder, fn_constructor_args=(str(Path(run_dir).resolve()),), batch_size=batch_size,
+        ds = ds.map_batches(Decoder, fn_constructor_args=(run_dir,), batch_size=batch_size,
                             compute=ray.data.ActorPoolStrategy(size=size), num_gpus=1 if gpus else 0,
                             batch_format="numpy")
-        ds = ds.map_batches(_write_files, fn_kwargs=dict(config=info["config"], output=str(out.resolve())),
+        ds = ds.map_batches(_write_files, fn_kwargs=dict(config=info["config"], output=output),
                             batch_format="numpy", batch_size=batch_size)
         new_rows = ds.take_all()
-    manifest = out / "manifest.parquet"
-    old = pq.read_table(manifest).to_pylist() if manifest.exists() else []
+    manifest = storage.join(output, "manifest.parquet")
+    old = pq.read_table(pa.BufferReader(storage.read_bytes(manifest))).to_pylist() \
+        if "manifest.parquet" in written else []
     by_id = {(r["kind"], r["id"]): r for r in old}
     for r in new_rows:
         stats = json.loads(r.pop("stats_json"))
         r = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in r.items()}
         by_id[(r["kind"], r["id"])] = {**r, **{f"stats/{k}": v for k, v in stats.items()}}
     table = pa.Table.from_pylist(sorted(by_id.values(), key=lambda r: (r["kind"], r["id"])))
-    tmp = manifest.with_suffix(".tmp")
-    pq.write_table(table, tmp)
-    tmp.replace(manifest)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    storage.write_bytes(manifest, sink.getvalue().to_pybytes())
     sheet = None
     if contact_sheet and len(table):
-        sheet = write_contact_sheet(out, [out / p for p in table.column("path").to_pylist()[:16]])
-    return {"planned": len(rows), "written": len(todo), "skipped": len(rows) - len(todo), "output": str(out),
-            "manifest": str(manifest), "contact_sheet": str(sheet) if sheet else None}
+        sheet = write_contact_sheet(output, table.column("path").to_pylist()[:16])
+    return {"planned": len(rows), "written": len(todo), "skipped": len(rows) - len(todo), "output": output,
+            "manifest": manifest, "contact_sheet": sheet}
 
 
-def write_contact_sheet(out: Path, paths: list[Path]) -> Path:
-    """A PNG of piano rolls (pitch x 16th-note steps) of up to 16 MIDI files, 4 per row."""
+def write_contact_sheet(output: str, paths: list[str]) -> str:
+    """``OUTPUT/contact_sheet.png``: piano rolls (pitch x 16th-note steps) of up to 16 of its MIDI files
+    (paths relative to ``output``), 4 per row."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -130,21 +135,21 @@ def write_contact_sheet(out: Path, paths: list[Path]) -> Path:
     fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.2 * rows), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
-    for ax, path in zip(axes.ravel(), paths):
-        ns = midi_to_note_sequence(path.read_bytes())
+    for ax, rel in zip(axes.ravel(), paths):
+        ns = midi_to_note_sequence(storage.read_bytes(storage.join(output, rel)))
         for n in ns.notes:
             s, e = n.start_time * 8, max(n.end_time * 8, n.start_time * 8 + 0.8)
             ax.add_patch(plt.Rectangle((s, n.pitch - 0.4), e - s, 0.8,
                                        color="tab:red" if n.is_drum else "tab:blue"))
         ax.set_xlim(0, max(8.0, ns.total_time * 8))
         ax.set_ylim(20, 109)
-        ax.set_title(path.name, fontsize=7)
+        ax.set_title(storage.name_of(rel), fontsize=7)
         ax.axis("on")
         ax.tick_params(labelsize=6)
     fig.tight_layout()
-    target = out / "contact_sheet.png"
-    tmp = out / ".contact_sheet.tmp.png"
-    fig.savefig(tmp, dpi=80)
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=80)
     plt.close(fig)
-    tmp.replace(target)
+    target = storage.join(output, "contact_sheet.png")
+    storage.write_bytes(target, png.getvalue())
     return target

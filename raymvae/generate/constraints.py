@@ -17,12 +17,13 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from raymvae import storage
 
 log = logging.getLogger(__name__)
 LEVELS = ("low", "high")
@@ -140,34 +141,45 @@ def train_constraints(mu: np.ndarray, sigma: np.ndarray, levels: np.ndarray,
                                          "z_size": int(z_size)}
 
 
-def constraints_dir(run_dir: str | Path, attribute: str) -> Path:
-    return Path(run_dir) / "constraints" / attribute
+MARKER = "info.json"
 
 
-def save_constraints(run_dir: str | Path, attribute: str, actor: Actor, critic: Critic, info: dict) -> Path:
-    """``RUN_DIR/constraints/ATTRIBUTE/{actor,critic}.safetensors`` + ``info.json``, each written atomically."""
+def constraints_dir(run_dir: str, attribute: str) -> str:
+    return storage.join(storage.normalize(run_dir), "constraints", attribute)
+
+
+def save_constraints(run_dir: str, attribute: str, actor: Actor, critic: Critic, info: dict) -> str:
+    """Publish ``RUN_DIR/constraints/ATTRIBUTE/{actor,critic}.safetensors`` + ``info.json`` (the marker, last)."""
     from safetensors.torch import save
 
-    from raymvae.atomic import write_atomic
+    weights = {name: save({k: v.contiguous() for k, v in net.state_dict().items()})
+               for name, net in (("actor.safetensors", actor), ("critic.safetensors", critic))}
+    meta = {"attribute": attribute, **info, "sha256": {k: storage.digest(v) for k, v in weights.items()}}
+    return storage.publish(constraints_dir(run_dir, attribute),
+                           {**weights, MARKER: json.dumps(meta, indent=2).encode()}, MARKER)
+
+
+def load_actor(run_dir: str, attribute: str) -> Actor | None:
+    """The saved actor for ``attribute``, or None when none was trained (or one is being written)."""
+    from safetensors.torch import load
 
     out = constraints_dir(run_dir, attribute)
-    write_atomic(out / "actor.safetensors", save({k: v.contiguous() for k, v in actor.state_dict().items()}))
-    write_atomic(out / "critic.safetensors", save({k: v.contiguous() for k, v in critic.state_dict().items()}))
-    write_atomic(out / "info.json", json.dumps({"attribute": attribute, **info}, indent=2).encode())
-    return out
-
-
-def load_actor(run_dir: str | Path, attribute: str) -> Actor | None:
-    """The saved actor for ``attribute``, or None when none was trained."""
-    from safetensors.torch import load_file
-
-    out = constraints_dir(run_dir, attribute)
-    if not (out / "info.json").exists():
+    try:
+        info = storage.read_json(storage.join(out, MARKER))
+        data = storage.read_bytes(storage.join(out, "actor.safetensors"))
+    except FileNotFoundError:
         return None
-    info = json.loads((out / "info.json").read_text())
+    if storage.digest(data) != info.get("sha256", {}).get("actor.safetensors", storage.digest(data)):
+        return None
     actor = Actor(info["z_size"], info["settings"]["hidden"])
-    actor.load_state_dict(load_file(str(out / "actor.safetensors")))
+    actor.load_state_dict(load(data))
     return actor.eval()
+
+
+def saved_actors(run_dir: str) -> list[str]:
+    """Attributes with a saved latent-constraint actor."""
+    root = storage.join(storage.normalize(run_dir), "constraints")
+    return sorted(p.split("/")[0] for p in storage.list_files(root) if p.count("/") == 1 and p.endswith("/" + MARKER))
 
 
 @torch.no_grad()

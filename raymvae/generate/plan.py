@@ -1,18 +1,19 @@
 """Planning generation jobs: the z of every output file (samples, interpolations, attribute edits)."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
+from raymvae import storage
+from raymvae.errors import UserError
 from raymvae.generate.batch import relative_path
 from raymvae.model import MusicVAE, grid, lerp, slerp
 from raymvae.music import MidiError, converter_for
 
 
-class NoWindowError(ValueError):
+class NoWindowError(UserError):
     """An input file has no window the model can encode."""
 
 
@@ -49,10 +50,10 @@ def select_window(model: MusicVAE, data: bytes, window: int = 0, name: str = "in
     return windows[window:window + 1], len(windows)
 
 
-def encode_file(model: MusicVAE, path: str | Path, window: int = 0) -> np.ndarray:
-    """mu of window ``window`` of a MIDI file; NoWindowError says why when there is none."""
+def encode_file(model: MusicVAE, path: str, window: int = 0) -> np.ndarray:
+    """mu of window ``window`` of a MIDI file (local or object storage); NoWindowError says why when there is none."""
     try:
-        data = Path(path).read_bytes()
+        data = storage.read_bytes(path)
     except OSError as exc:
         raise NoWindowError(f"{path}: cannot read MIDI ({exc})") from exc
     with torch.no_grad():

@@ -12,7 +12,6 @@ import asyncio
 import gc
 import logging
 import secrets
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +22,8 @@ from fastapi.responses import JSONResponse
 from ray import serve
 from ray.serve import Application
 
+from raymvae import storage
+from raymvae.export import has_export
 from raymvae.generate.constraints import apply_actor
 from raymvae.generate.plan import interpolate, prior_z
 from raymvae.serve.schemas import (AttributeRequest, DecodeRequest, Encoded, EncodeRequest, InterpolateRequest,
@@ -226,11 +227,11 @@ class MusicVAEServer:
 def build_app(args: dict[str, Any]) -> Application:
     """The Serve application of ``args`` (ServeSettings fields): the builder for `serve run` and the CLI."""
     settings = ServeSettings(**args)
-    run_dir = Path(settings.model).expanduser().resolve()
-    if not (run_dir / "export" / "model.safetensors").exists():
-        raise FileNotFoundError(f"{settings.model} has no model export (export/model.safetensors); train a model "
+    run_dir = storage.normalize(settings.model)  # a URI every replica can read, whatever node it is on
+    if not has_export(run_dir):
+        raise FileNotFoundError(f"{settings.model} has no model export (export/config.json); train a model "
                                 f"or run `raymvae import-magenta` first")
-    settings = settings.model_copy(update={"model": str(run_dir)})
+    settings = settings.model_copy(update={"model": run_dir})
     return MusicVAEServer.options(
         num_replicas=settings.replicas, max_ongoing_requests=settings.max_ongoing_requests,
         ray_actor_options={"num_cpus": settings.num_cpus, "num_gpus": settings.num_gpus},

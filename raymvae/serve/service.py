@@ -12,16 +12,16 @@ import base64
 import binascii
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
+from raymvae import storage
 from raymvae.export import load_export
-from raymvae.generate.attributes import attribute_names, load_vector
+from raymvae.generate.attributes import attribute_names, load_vector, saved_vectors
 from raymvae.generate.batch import uniforms_for
-from raymvae.generate.constraints import Actor, load_actor
+from raymvae.generate.constraints import Actor, load_actor, saved_actors
 from raymvae.generate.plan import NoWindowError, check_interpolation, select_window
 from raymvae.music import converter_for
 from raymvae.serve.settings import ServeSettings
@@ -63,7 +63,7 @@ class ModelService:
 
     def __init__(self, settings: ServeSettings, device: str = "cpu"):
         self.settings = settings
-        self.run_dir = Path(settings.model)
+        self.run_dir = storage.normalize(settings.model)
         self.device = torch.device(device)
         self.model, self.export = load_export(self.run_dir, device)
         self.converter = converter_for(self.model.config)
@@ -199,8 +199,7 @@ class ModelService:
         """GET /model: what is served, how big, how far trained, and this server's limits."""
         cfg = self.model.config
         h = cfg.hparams
-        saved = sorted(p.stem for p in (self.run_dir / "attributes").glob("*.json"))
-        actors = sorted(p.parent.name for p in (self.run_dir / "constraints").glob("*/actor.safetensors"))
+        saved, actors = saved_vectors(self.run_dir), saved_actors(self.run_dir)
         s = self.settings
         return {"config": cfg.name, "family": self.model.family, "encoder": cfg.model["encoder"],
                 "decoder": cfg.model["decoder"], "z_size": self.model.z_size, "max_seq_len": self.model.seq_len,

@@ -9,7 +9,6 @@ Train and Ray Tune share this one loop.
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -19,8 +18,9 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import torch
 
+from raymvae import storage
 from raymvae.config import Config
-from raymvae.data.inputs import filesystem_for
+from raymvae.errors import UserError
 from raymvae.model import build
 from raymvae.model.evaluate import evaluate
 from raymvae.model.training import make_optimizer, train_step, unwrap
@@ -47,7 +47,7 @@ class Worker:
 
 DEFAULTS = dict(num_steps=1000, checkpoint_every=500, keep_checkpoints=3, eval_every=0, eval_batches=0,
                 log_every=50, seed=0, bf16=False, wandb="offline", wandb_group=None, run_name=None,
-                cap=None, init_from_export=True, wandb_extra=None)
+                cap=None, init_from_export=True, wandb_extra=None, eval_set=None)
 
 
 def _all_true(flag: bool, worker: Worker) -> bool:
@@ -84,15 +84,32 @@ def _eval(model, worker: Worker, settings: dict, step: int, generator: torch.Gen
     return evaluate(unwrap(model), batches(), step, generator)
 
 
-def write_json(run_dir: str, name: str, data: dict[str, Any]) -> None:
-    """Write a JSON file into the run dir (local or object storage) through a temporary name."""
-    fs, path, _ = filesystem_for(run_dir)
-    target = f"{path}/{name}"
-    fs.create_dir(target.rsplit("/", 1)[0], recursive=True)
-    tmp = f"{target}.tmp"
-    with fs.open_output_stream(tmp) as f:
-        f.write(json.dumps(data, indent=2).encode())
-    fs.move(tmp, target)
+def check_run_dir(run_dir: str, cfg: Config) -> None:
+    """UserError when ``run_dir`` already holds a model of another config (its checkpoints or export)."""
+    from raymvae.export import export_info, has_export
+
+    found = checkpoints.list_checkpoints(run_dir)
+    if found:
+        held = storage.read_json(storage.join(found[-1][1], checkpoints.MARKER)).get("config")
+        if held is None:  # checkpoints written before meta.json named their config
+            held = checkpoints.load_latest(run_dir)["config"]
+    elif has_export(run_dir):
+        held = export_info(run_dir)["config"]
+    else:
+        return
+    if held["model"] != cfg.model or held["converter"]["family"] != cfg.converter["family"] or \
+            any(held["hparams"].get(k) != cfg.hparams.get(k) for k in ARCHITECTURE_HPARAMS):
+        raise UserError(f"{run_dir} holds a {held['name']} model ({_shape(held)}); it cannot be trained as "
+                        f"{cfg.name} ({_shape(cfg.to_dict())}). Use another --run-dir")
+
+
+ARCHITECTURE_HPARAMS = ("z_size", "enc_rnn_size", "dec_rnn_size", "max_seq_len", "nade_num_hidden",
+                        "residual_encoder", "residual_decoder")
+
+
+def _shape(config: dict[str, Any]) -> str:
+    h = config["hparams"]
+    return ", ".join(f"{k}={h[k]}" for k in ARCHITECTURE_HPARAMS[:4] if k in h)
 
 
 def eval_summary(m: dict[str, Any]) -> str:
@@ -104,12 +121,12 @@ def eval_summary(m: dict[str, Any]) -> str:
 
 def run_training(settings: dict[str, Any], worker: Worker) -> dict[str, Any]:
     """Train until ``num_steps``; returns the last metrics (eval metrics on rank 0 when there is an eval set)."""
-    from raymvae.export import export_info, load_export, save_export
+    from raymvae.export import has_export, load_export, save_export
 
     settings = {**DEFAULTS, **settings}
     cfg = Config.from_dict(settings["config"])
     hp = cfg.hparams
-    run_dir = settings["run_dir"]
+    run_dir = storage.normalize(settings["run_dir"])
     if settings["cap"] is None:
         settings["cap"] = cfg.converter.get("max_windows_per_file")
     torch.manual_seed(settings["seed"] + worker.rank)
@@ -120,17 +137,10 @@ def run_training(settings: dict[str, Any], worker: Worker) -> dict[str, Any]:
         model.load_state_dict(state["model"])
         step, epoch = int(state["step"]), int(state["epoch"])
         log.info("resuming from step %d (epoch %d) in %s", step, epoch, run_dir)
-    elif settings["init_from_export"]:
-        try:
-            info = export_info(run_dir)
-        except FileNotFoundError:
-            info = None
-        if info is not None:
-            if info["config"]["model"] != cfg.model or info["config"]["converter"]["family"] != \
-                    cfg.converter["family"]:
-                raise ValueError(f"{run_dir} holds a {info['config']['name']} model; cannot train it as {cfg.name}")
-            model.load_state_dict(load_export(run_dir)[0].state_dict())
-            log.info("starting from the model export in %s (fresh optimizer)", run_dir)
+    elif settings["init_from_export"] and has_export(run_dir):
+        check_run_dir(run_dir, cfg)
+        model.load_state_dict(load_export(run_dir)[0].state_dict())
+        log.info("starting from the model export in %s (fresh optimizer)", run_dir)
     model.to(worker.device)
     optimizer = make_optimizer(model, hp)
     generator = torch.Generator(device=worker.device).manual_seed(settings["seed"] * 1000 + worker.rank)
@@ -141,9 +151,10 @@ def run_training(settings: dict[str, Any], worker: Worker) -> dict[str, Any]:
         if worker.rank < len(rng["generators"]):
             generator.set_state(rng["generators"][worker.rank])
     if worker.rank == 0:
-        write_json(run_dir, f"starts/{time.strftime('%Y%m%dT%H%M%S')}-{time.time_ns() % 10**9:09d}.json",
-                   {"resumed_from_step": step if state is not None else None, "workers": worker.world,
-                    "device": str(worker.device)})
+        storage.write_json(storage.join(run_dir, "starts", f"{time.strftime('%Y%m%dT%H%M%S')}-"
+                                                           f"{time.time_ns() % 10**9:09d}.json"),
+                           {"resumed_from_step": step if state is not None else None, "workers": worker.world,
+                            "device": str(worker.device)})
     model = worker.wrap_model(model)
     tracker = Tracker(worker.rank == 0, settings["wandb"], run_dir, settings["run_name"] or cfg.name,
                       {**cfg.to_dict(), **(settings["wandb_extra"] or {}), "num_workers": worker.world},
@@ -165,7 +176,8 @@ def run_training(settings: dict[str, Any], worker: Worker) -> dict[str, Any]:
         if worker.rank != 0 or worker.eval_batches is None:
             return {}
         m = _eval(model, worker, settings, step, generator)
-        write_json(run_dir, f"eval/step_{step:09d}.json", {"step": step, **m})
+        storage.write_json(storage.join(run_dir, "eval", f"step_{step:09d}.json"),
+                           {"step": step, **m, "eval_set": settings["eval_set"]})
         log.info("eval at step %d: %s", step, eval_summary(m))
         tracker.log({f"eval/{k}": v for k, v in m.items()}, step)
         return m
@@ -196,7 +208,7 @@ def run_training(settings: dict[str, Any], worker: Worker) -> dict[str, Any]:
                 m = do_eval()
                 worker.report({**last, **m, "step": step})
         if produced == 0 and step < settings["num_steps"]:
-            raise ValueError(f"the training split gives no batch of {batch_size} windows in an epoch; "
+            raise UserError(f"the training split gives no batch of {batch_size} windows in an epoch; "
                              f"lower it with --hparams batch_size=N or add data")
         if step < settings["num_steps"]:
             epoch += 1
@@ -206,7 +218,8 @@ def run_training(settings: dict[str, Any], worker: Worker) -> dict[str, Any]:
     if worker.rank == 0:
         save_export(run_dir, unwrap(model), step, {"source": "raymvae train"})
         if final:
-            write_json(run_dir, "eval_latest.json", {"step": step, **final, "train": last})
+            storage.write_json(storage.join(run_dir, "eval_latest.json"),
+                               {"step": step, **final, "eval_set": settings["eval_set"], "train": last})
     result = {**last, **final, "step": step}
     worker.report({k: v for k, v in result.items() if isinstance(v, (int, float)) and not
                    (isinstance(v, float) and math.isnan(v))})

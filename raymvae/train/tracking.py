@@ -1,11 +1,20 @@
-"""Weights & Biases logging from rank 0: offline into the run dir by default, online with a key."""
+"""Weights & Biases logging from rank 0: offline into the run dir by default, online with a key.
+
+W&B writes to a local folder; for a run dir on object storage that folder is
+a temporary cache, and an offline run is uploaded to ``RUN_DIR/wandb/`` when
+it finishes (download it and ``wandb sync`` it there).
+"""
 from __future__ import annotations
 
 import hashlib
 import logging
 import os
+import shutil
 import tempfile
+from pathlib import Path
 from typing import Any
+
+from raymvae import storage
 
 log = logging.getLogger(__name__)
 
@@ -24,13 +33,17 @@ class Tracker:
     def __init__(self, enabled: bool, mode: str, run_dir: str, name: str, config: dict[str, Any],
                  group: str | None = None, run_id: str | None = None):
         self.run = None
+        self.run_dir, self.cache = run_dir, None
         if not enabled or mode == "disabled":
             return
         import wandb
 
-        local = run_dir if "://" not in run_dir else tempfile.mkdtemp(prefix="raymvae-wandb-")
+        if storage.is_remote(run_dir):
+            local = self.cache = tempfile.mkdtemp(prefix="raymvae-wandb-")
+        else:
+            local = run_dir
         os.makedirs(local, exist_ok=True)
-        run_id = run_id or hashlib.sha1(os.path.abspath(run_dir).encode()).hexdigest()[:12]
+        run_id = run_id or hashlib.sha1(storage.normalize(run_dir).encode()).hexdigest()[:12]
         self.run = wandb.init(project=os.environ.get("WANDB_PROJECT", "raymvae"), dir=local, mode=mode,
                               name=name, id=run_id, resume="allow", group=group, config=config,
                               settings=wandb.Settings(silent=True))
@@ -41,6 +54,15 @@ class Tracker:
             self.run.log({k: v for k, v in metrics.items() if isinstance(v, (int, float))}, step=step)
 
     def finish(self) -> None:
-        if self.run is not None:
-            self.run.finish()
-            self.run = None
+        """End the run; for a remote run dir, upload the offline run files and drop the local cache."""
+        if self.run is None:
+            return
+        self.run.finish()
+        self.run = None
+        if self.cache is not None:
+            root = Path(self.cache)
+            for path in sorted(p for p in (root / "wandb").rglob("*") if p.is_file()):
+                if path.parent.name != "tmp" and not path.is_symlink():
+                    storage.write_bytes(storage.join(self.run_dir, path.relative_to(root).as_posix()),
+                                        path.read_bytes())
+            shutil.rmtree(root, ignore_errors=True)

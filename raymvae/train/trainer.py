@@ -1,28 +1,28 @@
 """Ray Train V2: a TorchTrainer (DDP) running the shared loop on shards; and eval-only runs.
 
-The run dir holds everything: ``checkpoints/`` (ours, atomic, last K),
-``eval/`` JSON, ``export/`` (the model for generate / serve), W&B offline
-runs, and Ray Train's own run state under ``ray/``. Running the same command
-again resumes from the newest checkpoint; ``FailureConfig(max_failures)``
-restarts a failed worker group, which resumes the same way.
+The run dir (local or object storage) holds everything: ``checkpoints/``
+(ours, atomic, last K), ``eval/`` JSON, ``export/`` (the model for generate /
+serve), W&B offline runs, and Ray Train's own run state under ``ray/``.
+Running the same command again resumes from the newest checkpoint. The
+driver checks every input before a worker starts, restarts a failed worker
+group up to ``max_failures`` times (it resumes the same way), and never
+retries a ``UserError``.
 """
 from __future__ import annotations
 
 import logging
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
+from raymvae import storage
 from raymvae.config import Config, load_config
+from raymvae.errors import UserError
 
 log = logging.getLogger(__name__)
 MATERIALIZE_BYTES = 512 << 20
-
-
-def _storage(run_dir: str) -> str:
-    return run_dir if "://" in run_dir else str(Path(run_dir).expanduser().resolve())
 
 
 def _train_loop_per_worker(settings: dict[str, Any]) -> None:
@@ -38,7 +38,7 @@ def _train_loop_per_worker(settings: dict[str, Any]) -> None:
     if settings.get("threads"):
         torch.set_num_threads(int(settings["threads"]))
     train_shard = ray.train.get_dataset_shard("train")
-    eval_shard = ray.train.get_dataset_shard("eval")
+    eval_shard = ray.train.get_dataset_shard("eval") if settings["has_eval"] else None
     device = ray.train.torch.get_device() if settings.get("use_gpu") else torch.device("cpu")
     buffer = 4 * int(settings["config"]["hparams"]["batch_size"])
 
@@ -56,13 +56,104 @@ def _train_loop_per_worker(settings: dict[str, Any]) -> None:
     run_training(settings, worker)
 
 
+@dataclass
+class TrainingData:
+    """What a run trains and evaluates on, checked in the driver before any worker starts."""
+
+    config: Config
+    shards: str
+    eval_shards: str | None  # None: no evaluation
+    eval_split: str | None
+
+
+def check_training(config: str | Config, shards: str, run_dir: str | None, *, hparams: str | dict | None = None,
+                   eval_shards: str | None = None, num_workers: int = 1, cap: int | None = None) -> TrainingData:
+    """Every mistake a run can be started with, as one UserError, before Ray Train starts a worker:
+    hparams, shards that do not fit the config, no training windows, a batch larger than an epoch,
+    a run dir that holds another model."""
+    from raymvae.data import check_compatible, read_manifest
+    from raymvae.data.shards import epoch_windows, eval_split
+    from raymvae.train.loop import check_run_dir
+
+    cfg = load_config(config, hparams)
+    if num_workers < 0:
+        raise UserError(f"--num-workers must be >= 0, got {num_workers}")
+    if cap is not None and cap < 1:
+        raise UserError(f"--max-windows-per-file must be >= 1, got {cap}")
+    manifest = read_manifest(shards)
+    check_compatible(manifest, cfg)
+    if not manifest["windows"]["train"]:
+        raise UserError(f"{shards} has no training windows (prepared with --eval-fraction "
+                        f"{manifest.get('eval_fraction')}); train on another shard set and evaluate this one "
+                        f"with --eval-examples, or with --mode eval")
+    cap = cap if cap is not None else cfg.converter.get("max_windows_per_file")
+    per_epoch = epoch_windows(shards, cap)
+    batch, workers = int(cfg.hparams["batch_size"]), max(num_workers, 1)
+    if per_epoch < batch * workers:
+        raise UserError(f"an epoch of {shards} draws {per_epoch} training windows (at most {cap} per file), fewer "
+                        f"than batch_size {batch} x {workers} worker(s); lower it with --hparams batch_size=N, "
+                        f"raise --max-windows-per-file, or add data")
+    if eval_shards is not None:
+        check_compatible(read_manifest(eval_shards), cfg)
+        split = eval_split(eval_shards)
+    else:
+        eval_shards, split = shards, ("eval" if manifest["windows"]["eval"] else None)
+    if run_dir is not None:
+        check_run_dir(storage.normalize(run_dir), cfg)
+    return TrainingData(cfg, shards, eval_shards if split else None, split)
+
+
+def _user_error(exc: BaseException) -> UserError | None:
+    """The UserError a failed Ray Train run ended with, if any (workers' errors arrive wrapped)."""
+    seen: list[BaseException] = [exc, *getattr(exc, "worker_failures", {}).values()]
+    for err in seen:
+        while err is not None:
+            if isinstance(err, UserError):
+                return err
+            err = getattr(err, "cause", None) or err.__cause__
+    return None
+
+
+def run_with_restarts(make_trainer: Callable[[], Any], max_failures: int) -> Any:
+    """``make_trainer().fit()``, restarted up to ``max_failures`` times when the run fails (a worker or
+    node died, ...); each restart resumes from the newest checkpoint. A UserError raised by the
+    driver or by any worker ends it at once: retrying a mistake gives the same mistake.
+
+    The trainer must switch Ray Train's own retries off (``FailureConfig(max_failures=0)``): Ray
+    Train 2.60 retries every worker error alike.
+    """
+    import ray.train
+
+    restarts = 0
+    while True:
+        trainer = make_trainer()
+        if trainer.run_config.failure_config is None or trainer.run_config.failure_config.max_failures != 0:
+            raise ValueError("the trainer must have FailureConfig(max_failures=0): restarts are done here")
+        try:
+            return trainer.fit()
+        except Exception as exc:  # noqa: BLE001 - TrainingFailedError, or the loop's own error in local mode
+            user = _user_error(exc)
+            if user is not None:
+                raise UserError(str(user)) from None
+            if restarts >= max_failures or not isinstance(exc, ray.train.TrainingFailedError):
+                raise
+            restarts += 1
+            log.warning("training failed (%s); restart %d of %d from the newest checkpoint", exc, restarts,
+                        max_failures)
+
+
 def fit(config: str | Config, shards: str, run_dir: str, *, hparams: str | dict | None = None,
-        num_steps: int = 1000, num_workers: int = 1, use_gpu: bool = False, max_failures: int = 3,
-        ray_name: str = "ray", callbacks: list | None = None, **settings: Any) -> dict[str, Any]:
+        eval_shards: str | None = None, num_steps: int = 1000, num_workers: int = 1, use_gpu: bool = False,
+        max_failures: int = 3, ray_name: str = "ray", callbacks: list | None = None, **settings: Any
+        ) -> dict[str, Any]:
     """Train ``config`` on ``shards`` into ``run_dir`` with Ray Train; returns the final metrics.
 
-    ``settings`` are the loop's (checkpoint_every, eval_every, wandb, ...);
-    ``callbacks`` go to Ray Train's RunConfig (Tune passes its report callback).
+    ``eval_shards`` evaluates on another (held-out) shard set instead of
+    ``shards``' eval split. ``settings`` are the loop's (checkpoint_every,
+    eval_every, wandb, cap, ...); ``callbacks`` go to Ray Train's RunConfig
+    (Tune passes its report callback). A failed worker group is restarted up
+    to ``max_failures`` times and resumes from the newest checkpoint; a
+    UserError raised anywhere is raised at once, never retried.
     """
     import ray
     import ray.train
@@ -70,15 +161,15 @@ def fit(config: str | Config, shards: str, run_dir: str, *, hparams: str | dict 
     from ray.train.torch import TorchTrainer
 
     from raymvae.data import read_dataset, read_manifest
-    from raymvae.data.shards import check_compatible
 
-    cfg = load_config(config, hparams)
+    data = check_training(config, shards, run_dir, hparams=hparams, eval_shards=eval_shards,
+                          num_workers=num_workers, cap=settings.get("cap"))
+    cfg, run_dir = data.config, storage.normalize(run_dir)
     # Each epoch re-runs the (small) input pipeline; its progress bars would flood the log. Steps are logged.
     ray.data.DataContext.get_current().enable_progress_bars = False
     manifest = read_manifest(shards)
-    check_compatible(manifest, cfg)
     train_ds = read_dataset(shards, cfg, "train")
-    eval_ds = read_dataset(shards, cfg, "eval") if manifest["windows"]["eval"] else None
+    eval_ds = read_dataset(data.eval_shards, cfg, data.eval_split) if data.eval_shards else None
     size = manifest["windows"]["train"] * int(np.prod(manifest["window_shape"])) * np.dtype(manifest["dtype"]).itemsize
     if size <= MATERIALIZE_BYTES:
         # Small corpora: read the shards once into the object store instead of once per epoch.
@@ -87,56 +178,57 @@ def fit(config: str | Config, shards: str, run_dir: str, *, hparams: str | dict 
     train_ds = train_ds.randomize_block_order()
     cpus = float(ray.cluster_resources().get("CPU", 1))
     per_worker = 1.0 if use_gpu else max(0.25, min(1.0, (cpus - 1) / max(num_workers, 1)))
-    loop_settings = {**settings, "config": cfg.to_dict(), "run_dir": _storage(run_dir), "num_steps": num_steps,
+    loop_settings = {**settings, "config": cfg.to_dict(), "run_dir": run_dir, "num_steps": num_steps,
+                     "has_eval": eval_ds is not None,
+                     "eval_set": {"shards": storage.normalize(data.eval_shards), "split": data.eval_split}
+                     if data.eval_shards else None,
                      # torch threads: the node's cores shared among the workers (Ray Data's work is light)
                      "use_gpu": use_gpu, "threads": max(1, int(cpus) // num_workers) if num_workers else 0}
     datasets = {"train": train_ds}
     if eval_ds is not None:
         datasets["eval"] = eval_ds
-    trainer = TorchTrainer(
+    fs, storage_path, _ = storage.filesystem_for(run_dir)
+    log.info("training %s on %s with %d worker(s) (%.2f CPU each%s) -> %s; evaluating on %s", cfg.name, shards,
+             num_workers, per_worker, ", GPU" if use_gpu else "", run_dir,
+             f"{data.eval_shards} ({data.eval_split} split)" if data.eval_shards else "nothing (no eval windows)")
+    run_with_restarts(lambda: TorchTrainer(
         _train_loop_per_worker,
         train_loop_config=loop_settings,
         scaling_config=ScalingConfig(num_workers=num_workers, use_gpu=use_gpu,
                                      resources_per_worker=None if use_gpu else {"CPU": per_worker}),
-        run_config=RunConfig(name=ray_name, storage_path=_storage(run_dir), callbacks=callbacks,
-                             failure_config=FailureConfig(max_failures=max_failures),
+        run_config=RunConfig(name=ray_name, storage_path=storage_path, storage_filesystem=fs, callbacks=callbacks,
+                             failure_config=FailureConfig(max_failures=0),
                              checkpoint_config=CheckpointConfig(num_to_keep=1)),
         datasets=datasets,
         dataset_config=DataConfig(datasets_to_split=["train"]),
-    )
-    log.info("training %s on %s with %d worker(s) (%.2f CPU each%s) -> %s", cfg.name, shards, num_workers,
-             per_worker, ", GPU" if use_gpu else "", run_dir)
-    trainer.fit()
+    ), max_failures)
     return run_summary(run_dir)
 
 
 def run_summary(run_dir: str) -> dict[str, Any]:
     """The newest eval metrics of a run dir (or just its step): what ``fit`` reports back."""
-    import json
-
-    from raymvae.data.inputs import filesystem_for
     from raymvae.train import checkpoints
 
-    fs, path, _ = filesystem_for(_storage(run_dir))
     try:
-        with fs.open_input_stream(f"{path}/eval_latest.json") as f:
-            return json.loads(f.read())
+        return storage.read_json(storage.join(run_dir, "eval_latest.json"))
     except FileNotFoundError:
-        found = checkpoints.list_checkpoints(_storage(run_dir))
+        found = checkpoints.list_checkpoints(run_dir)
         return {"step": found[-1][0] if found else 0}
 
 
 def evaluate_run(config: str | Config | None, shards: str, run_dir: str, *, hparams: str | dict | None = None,
                  batch_size: int | None = None, seed: int = 0, device: str = "cpu") -> dict[str, Any]:
-    """``--mode eval``: the run dir's newest checkpoint (or its export) on the eval shards."""
-    from raymvae.data import read_manifest, read_windows
+    """``--mode eval``: the run dir's newest checkpoint (or its export) on a shard set's held-out windows
+    (its eval split, or all of it when it was prepared for evaluation only)."""
+    from raymvae.data import check_compatible, read_manifest, read_windows
+    from raymvae.data.shards import eval_split
     from raymvae.export import load_export
     from raymvae.model import build
     from raymvae.model.evaluate import evaluate
     from raymvae.train import checkpoints
-    from raymvae.train.loop import write_json
 
-    state = checkpoints.load_latest(_storage(run_dir))
+    run_dir = storage.normalize(run_dir)
+    state = checkpoints.load_latest(run_dir)
     if state is not None:
         cfg = Config.from_dict(state["config"])
         model = build(cfg)
@@ -146,18 +238,20 @@ def evaluate_run(config: str | Config | None, shards: str, run_dir: str, *, hpar
         model, info = load_export(run_dir)
         cfg, step = model.config, int(info["step"])
     if config is not None and load_config(config).name != cfg.name:
-        raise ValueError(f"{run_dir} holds a {cfg.name} model, not {load_config(config).name}")
+        raise UserError(f"{run_dir} holds a {cfg.name} model, not {load_config(config).name}")
     if hparams:
         cfg = load_config(cfg, hparams)
         model.config = cfg
-    if not read_manifest(shards)["windows"]["eval"]:
-        raise ValueError(f"{shards} has no eval windows; prepare it with --eval-fraction > 0")
-    windows, _ = read_windows(shards, "eval", cfg)
+    manifest = read_manifest(shards)
+    check_compatible(manifest, cfg)
+    split = eval_split(shards, manifest)
+    windows, _ = read_windows(shards, split, cfg)
+    log.info("evaluating step %d on %d windows of %s (%s split)", step, len(windows), shards, split)
     model.to(device).eval()
     bs = batch_size or int(cfg.hparams["batch_size"])
     batches = (torch.from_numpy(windows[i:i + bs].astype(np.int64)).to(device) for i in range(0, len(windows), bs))
-    metrics = evaluate(model, batches, step, torch.Generator(device=device).manual_seed(seed))
-    write_json(_storage(run_dir), f"eval/step_{step:09d}.json", {"step": step, **metrics})
-    write_json(_storage(run_dir), "eval_latest.json", {"step": step, **metrics})
-    return {"step": step, **metrics}
-
+    metrics = {"step": step, **evaluate(model, batches, step, torch.Generator(device=device).manual_seed(seed)),
+               "eval_set": {"shards": storage.normalize(shards), "split": split, "windows": int(len(windows))}}
+    storage.write_json(storage.join(run_dir, "eval", f"step_{step:09d}.json"), metrics)
+    storage.write_json(storage.join(run_dir, "eval_latest.json"), metrics)
+    return metrics

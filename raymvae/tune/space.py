@@ -10,15 +10,20 @@ _KINDS = ("loguniform", "uniform", "choice", "randint", "grid")
 
 
 def default_space_path() -> Path:
-    from raymvae.config import preset_dir
+    from raymvae.config import preset_path
 
-    return preset_dir() / "tune" / "default.yaml"
+    path = preset_path("tune/default.yaml")
+    if path is None:
+        raise FileNotFoundError("no tune/default.yaml among the presets")
+    return path
 
 
 def load_space(path: str | Path | None, hparams: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Read a search-space YAML and check every name is an hparam of the model config."""
-    path = Path(path) if path else default_space_path()
-    space = yaml.safe_load(path.read_text()) or {}
+    """Read a search-space YAML (local or object storage) and check every name is an hparam of the model config."""
+    from raymvae import storage
+
+    path = path or default_space_path()
+    space = yaml.safe_load(storage.read_bytes(path)) or {}
     for name, spec in space.items():
         if name not in hparams:
             raise ValueError(f"{path}: {name!r} is not an hparam of this config")

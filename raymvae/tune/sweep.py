@@ -7,21 +7,24 @@ cluster (Ray 2.60's Train-inside-Tune pattern, metrics forwarded by
 reports only then (so ``--metric`` names an eval metric), and ASHA compares
 trials on them; each trial has
 its own run dir (checkpoints, export) and W&B run, grouped by sweep name.
+The sweep folder may be local or on object storage: trials, results and
+``best/`` all go through the storage layer.
 """
 from __future__ import annotations
 
-import json
+import io
 import logging
-import shutil
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from raymvae import storage
 from raymvae.config import Config, load_config
+from raymvae.errors import UserError
+from raymvae.export import copy_export, has_export
 from raymvae.tune.space import load_space, to_tune
 
 log = logging.getLogger(__name__)
@@ -44,7 +47,7 @@ def _function_trial(swept: dict[str, Any], *, base: dict, shards: str, output: s
     from raymvae.train.loop import Worker, run_training
 
     trial = tune.get_context().get_trial_id()
-    settings = _trial_settings(base, swept, f"{output}/trials/{trial}", sweep, trial, common)
+    settings = _trial_settings(base, swept, storage.join(output, "trials", trial), sweep, trial, common)
     cfg = Config.from_dict(settings["config"])
     train_ds = read_dataset(shards, cfg, "train").materialize()
     eval_ds = read_dataset(shards, cfg, "eval").materialize()
@@ -69,7 +72,7 @@ def _train_trial(swept: dict[str, Any], *, base: dict, shards: str, output: str,
     from raymvae.train.trainer import fit
 
     trial = tune.get_context().get_trial_id()
-    settings = _trial_settings(base, swept, f"{output}/trials/{trial}", sweep, trial, common)
+    settings = _trial_settings(base, swept, storage.join(output, "trials", trial), sweep, trial, common)
     fit(Config.from_dict(settings.pop("config")), shards, settings.pop("run_dir"), num_workers=workers,
         use_gpu=use_gpu, ray_name=f"train-{trial}", callbacks=[TuneReportCallback()], **settings)
 
@@ -94,20 +97,23 @@ def sweep(config: str, shards: str, output: str, *, search: str | None = None, h
     from ray.tune.schedulers import ASHAScheduler
 
     from raymvae.data import read_manifest
-    from raymvae.data.shards import check_compatible
+
+    from raymvae.train.trainer import check_training
 
     base = load_config(config, hparams)
-    check_compatible(read_manifest(shards), base)
     space = load_space(search, base.hparams)
-    out = Path(output).expanduser().resolve()
-    if (out / "results.csv").exists():
+    check_training(base, shards, None, num_workers=workers_per_trial)
+    if not read_manifest(shards)["windows"]["eval"]:
+        raise UserError(f"{shards} has no eval windows: trials are compared on eval metrics; prepare it with "
+                        f"--eval-fraction > 0")
+    out = storage.normalize(output)
+    if storage.exists(storage.join(out, "results.csv")):
         raise FileExistsError(f"{out} already holds a finished sweep; choose another --output")
-    out.mkdir(parents=True, exist_ok=True)
     eval_every = eval_every or max(1, num_steps // 10)
     name = f"{base.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     common = dict(num_steps=num_steps, eval_every=eval_every, eval_batches=eval_batches, log_every=eval_every,
                   checkpoint_every=eval_every, keep_checkpoints=1, wandb=wandb, seed=seed)
-    kwargs = dict(base=base.to_dict(), shards=shards, output=str(out), sweep=name, common=common)
+    kwargs = dict(base=base.to_dict(), shards=shards, output=out, sweep=name, common=common)
     if workers_per_trial > 0:
         trainable = tune.with_resources(tune.with_parameters(_train_trial, workers=workers_per_trial,
                                                              use_gpu=use_gpu, **kwargs), {"cpu": 0.1})
@@ -118,19 +124,20 @@ def sweep(config: str, shards: str, output: str, *, search: str | None = None, h
     sched = ASHAScheduler(max_t=evals + 1, grace_period=1, reduction_factor=2) if scheduler == "asha" else None
     if scheduler not in ("asha", "none"):
         raise ValueError(f"unknown scheduler {scheduler!r} (asha, none)")
+    fs, storage_path, _ = storage.filesystem_for(out)
     tuner = tune.Tuner(
         trainable, param_space=to_tune(space),
         tune_config=tune.TuneConfig(metric=metric, mode=mode, num_samples=num_samples, scheduler=sched,
                                     search_alg=_searcher(search_alg, metric, mode),
                                     max_concurrent_trials=max_concurrent),
-        run_config=tune.RunConfig(name="tune", storage_path=str(out)),
+        run_config=tune.RunConfig(name="tune", storage_path=storage_path, storage_filesystem=fs),
     )
     log.info("sweep %s: %d trials of %s over %s, %d steps each, metric %s (%s)", name, num_samples, base.name,
              ", ".join(space), num_steps, metric, mode)
     grid = tuner.fit()
     rows = []
     for result in grid:
-        trial = Path(result.path).name if result.path else ""
+        trial = storage.name_of(result.path) if result.path else ""
         trial_id = (result.metrics or {}).get("trial_id", trial)
         metrics = result.metrics or {}
         rows.append({"trial_id": trial_id,
@@ -142,21 +149,26 @@ def sweep(config: str, shards: str, output: str, *, search: str | None = None, h
                      **{k: metrics.get(k) for k in ("losses/elbo", "losses/r_loss", "losses/kl_bits",
                                                      "metrics/accuracy", "metrics/sampled_accuracy",
                                                      "metrics/no_event_baseline_accuracy", metric)},
-                     "run_dir": str(out / "trials" / trial_id)})
+                     "run_dir": storage.join(out, "trials", trial_id)})
     rows.sort(key=lambda r: (r[metric] is None, -(r[metric] or 0) if mode == "max" else (r[metric] or 0)))
     table = pa.Table.from_pylist(rows)
-    pq.write_table(table, out / "results.parquet")
-    table.to_pandas().to_csv(out / "results.csv", index=False)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    storage.write_bytes(storage.join(out, "results.parquet"), sink.getvalue().to_pybytes())
+    csv = io.StringIO()
+    table.to_pandas().to_csv(csv, index=False)
     best = next((r for r in rows if r[metric] is not None and not r["stopped_early"]), rows[0] if rows else None)
-    if best is not None and (Path(best["run_dir"]) / "export").exists():
-        target = out / "best"
-        shutil.rmtree(target, ignore_errors=True)
-        shutil.copytree(Path(best["run_dir"]) / "export", target / "export")
-        for name_ in ("eval_latest.json",):
-            if (Path(best["run_dir"]) / name_).exists():
-                shutil.copy(Path(best["run_dir"]) / name_, target / name_)
-        (target / "trial.json").write_text(json.dumps(best, indent=2, default=str))
-    return {"name": name, "rows": rows, "best": best, "output": str(out), "evals": evals,
+    if best is not None and has_export(best["run_dir"]):
+        target = storage.join(out, "best")
+        copy_export(best["run_dir"], target)
+        try:
+            storage.write_bytes(storage.join(target, "eval_latest.json"),
+                                storage.read_bytes(storage.join(best["run_dir"], "eval_latest.json")))
+        except FileNotFoundError:
+            pass
+        storage.write_json(storage.join(target, "trial.json"), best)
+    storage.write_bytes(storage.join(out, "results.csv"), csv.getvalue().encode())  # last: the sweep is done
+    return {"name": name, "rows": rows, "best": best, "output": out, "evals": evals,
             "metric": metric, "mode": mode}
 
 

@@ -1,0 +1,1 @@
+"""Magenta's MusicVAE config presets, Tune search spaces and Serve configs, shipped as package data."""
