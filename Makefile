@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test test-fast bench clean
 
 setup: $(STAMP)
 
@@ -20,6 +20,9 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+test-fast: setup  # the inner loop: everything but the Ray integration tests (under a minute)
+	$(PY) -m pytest -q -m "not ray"
 
 bench: setup
 	$(PY) benchmarks/convert.py

@@ -93,3 +93,35 @@ def test_import_magenta_writes_a_run_dir_that_loads_back(tmp_path, capsys):
                  "--output", str(tmp_path / "bad")]) == 2
     assert "model built from the config expects" in capsys.readouterr().err
     assert not (tmp_path / "bad" / "export").exists()
+
+
+@pytest.mark.parametrize("form", ["prefix", "folder", "tar"])
+def test_import_magenta_from_and_to_object_storage(s3_dir, tmp_path, form):
+    import tarfile
+
+    from raymvae import storage
+    from raymvae.cli import main
+    from raymvae.export import load_export
+
+    name = "cat-mel_2bar_small"
+    src = GOLDEN / name
+    files = ("model.ckpt.index", "model.ckpt.data-00000-of-00001")
+    if form == "tar":
+        with tarfile.open(tmp_path / "ckpt.tar", "w") as tar:
+            for f in files:
+                tar.add(src / f, arcname=f"{name}/{f}")
+        storage.write_bytes(storage.join(s3_dir, "ckpt.tar"), (tmp_path / "ckpt.tar").read_bytes())
+        checkpoint = storage.join(s3_dir, "ckpt.tar")
+    else:
+        for f in files:
+            storage.write_bytes(storage.join(s3_dir, "ckpt", f), (src / f).read_bytes())
+        checkpoint = storage.join(s3_dir, "ckpt", "model.ckpt" if form == "prefix" else "")
+    override = json.loads((src / "hparams.json").read_text())["hparams_override"]
+    run = storage.join(s3_dir, "run")
+    assert main(["import-magenta", "--checkpoint", checkpoint, "--config", name, "--hparams", override,
+                 "--output", run]) == 0
+    model, info = load_export(run)
+    io = np.load(src / "io.npz")
+    with torch.no_grad():
+        mu, _ = model.encode(torch.from_numpy(io["outputs_idx"].astype(np.int64)))
+    assert close(mu, io["mu"]) and info["step"] == int(io["global_step"])

@@ -1,5 +1,6 @@
 """Every command on s3:// paths against a real S3-compatible server (moto), end to end, with nothing on local disk:
-prepare -> train (Ray Train) -> resume -> eval -> export -> generate -> attribute vector -> serve -> tune."""
+corpus export -> convert -> prepare -> train (Ray Train) -> resume -> eval -> export -> generate -> attribute
+vector -> serve -> tune."""
 from __future__ import annotations
 
 import base64
@@ -43,14 +44,17 @@ def _local_outputs(roots: list[Path], since: float) -> list[str]:
     return found
 
 
-def test_everything_on_s3(ray_session, s3_dir, folk_dir, tmp_path, monkeypatch):
+def test_everything_on_s3(ray_session, s3_dir, folk_dir, tmp_path, monkeypatch, capsys):
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     monkeypatch.chdir(cwd)
     started = time.time() - 1
     corpus = storage.join(s3_dir, "corpus")
-    for p in sorted(folk_dir.rglob("*.mid")):
-        storage.write_bytes(storage.join(corpus, p.relative_to(folk_dir).as_posix()), p.read_bytes())
+    assert main(["corpus", "export", "--name", "folk", "--output", corpus, "--limit", "24"]) == 0
+    assert sorted(storage.list_files(corpus)) == sorted(
+        [p.relative_to(folk_dir).as_posix() for p in folk_dir.rglob("*.mid")] + [".export-folk-24.json"])
+    assert main(["convert", "--config", CONFIG, corpus]) == 0
+    assert "\n24 files -> " in capsys.readouterr().out
     shards, run = storage.join(s3_dir, "shards"), storage.join(s3_dir, "run")
 
     assert main(["prepare", "--config", CONFIG, "--input", corpus, "--output", shards, "--eval-fraction", "0.2"]) == 0
@@ -72,7 +76,7 @@ def test_everything_on_s3(ray_session, s3_dir, folk_dir, tmp_path, monkeypatch):
     assert main(["train", "--mode", "eval", "--config", CONFIG, "--examples", shards, "--run-dir", run]) == 0
     assert storage.read_json(storage.join(run, "eval_latest.json"))["eval_set"]["split"] == "eval"
 
-    a, b = (storage.join(corpus, f) for f in storage.list_files(corpus)[:2])
+    a, b = [storage.join(corpus, f) for f in storage.list_files(corpus) if f.endswith(".mid")][:2]
     out = storage.join(s3_dir, "generated")
     assert main(["generate", "sample", "--model", run, "--num", "6", "--output", storage.join(out, "s"),
                  "--batch-size", "4"]) == 0
