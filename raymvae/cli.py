@@ -108,10 +108,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     init_ray(args.address)
     metrics = fit(args.config, args.examples, args.run_dir, hparams=args.hparams, eval_shards=args.eval_examples,
-                  num_steps=args.num_steps, num_workers=args.num_workers, use_gpu=args.use_gpu, max_failures=args.max_failures,
-                  checkpoint_every=args.checkpoint_every, keep_checkpoints=args.keep_checkpoints,
-                  eval_every=args.eval_every, eval_batches=args.eval_batches, log_every=args.log_every,
-                  seed=args.seed, bf16=args.bf16, wandb=wandb_mode(args.wandb), cap=args.max_windows_per_file)
+                  num_steps=args.num_steps, num_workers=args.num_workers, use_gpu=args.use_gpu,
+                  max_failures=args.max_failures, checkpoint_every=args.checkpoint_every,
+                  keep_checkpoints=args.keep_checkpoints, eval_every=args.eval_every,
+                  eval_batches=args.eval_batches, log_every=args.log_every, seed=args.seed, bf16=args.bf16,
+                  wandb=wandb_mode(args.wandb), cap=args.max_windows_per_file)
     print(f"trained {args.config} to step {metrics.get('step')} in {args.run_dir}")
     if "metrics/accuracy" in metrics:
         print(f"  eval: {eval_summary(metrics)}")

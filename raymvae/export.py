@@ -75,7 +75,7 @@ def _read_checked(run_dir: str) -> tuple[dict[str, Any], bytes]:
             weights = b""
         if "sha256" not in expected or storage.digest(weights) == expected["sha256"]:
             return info, weights
-        time.sleep(0.5 * (attempt + 1))
+        time.sleep(0.2 * (attempt + 1))
     raise OSError(f"{export_dir(run_dir)}: the weights do not match config.json (an export is being written, "
                   f"or was interrupted); try again once it is finished")
 

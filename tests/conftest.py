@@ -92,31 +92,27 @@ def folk_dir(ray_session, tmp_path_factory):
     return out
 
 
+def _melody_shards(folk_dir: Path, tmp_path_factory, name: str, eval_fraction: float) -> Path:
+    from raymvae.data import prepare
+
+    out = tmp_path_factory.mktemp(name) / "mel"
+    prepare("cat-mel_2bar_small", [str(folk_dir)], str(out), eval_fraction=eval_fraction)
+    return out
+
+
 @pytest.fixture(scope="session")
 def mel_shards(folk_dir, tmp_path_factory):
     """cat-mel_2bar_small shards of the real melodies (20% eval)."""
-    from raymvae.data import prepare
-
-    out = tmp_path_factory.mktemp("mel_shards") / "mel"
-    prepare("cat-mel_2bar_small", [str(folk_dir)], str(out), eval_fraction=0.2)
-    return out
+    return _melody_shards(folk_dir, tmp_path_factory, "mel_shards", 0.2)
 
 
 @pytest.fixture(scope="session")
 def eval_only_shards(folk_dir, tmp_path_factory):
     """The same melodies prepared as a held-out collection: every window in the eval split."""
-    from raymvae.data import prepare
-
-    out = tmp_path_factory.mktemp("eval_only") / "mel"
-    prepare("cat-mel_2bar_small", [str(folk_dir)], str(out), eval_fraction=1.0)
-    return out
+    return _melody_shards(folk_dir, tmp_path_factory, "eval_only", 1.0)
 
 
 @pytest.fixture(scope="session")
 def train_only_shards(folk_dir, tmp_path_factory):
     """The same melodies with nothing held out (--eval-fraction 0)."""
-    from raymvae.data import prepare
-
-    out = tmp_path_factory.mktemp("train_only") / "mel"
-    prepare("cat-mel_2bar_small", [str(folk_dir)], str(out), eval_fraction=0.0)
-    return out
+    return _melody_shards(folk_dir, tmp_path_factory, "train_only", 0.0)

@@ -27,19 +27,21 @@ OUTPUT_NAMES = {"manifest.json", "manifest.parquet", "files.parquet", "model.saf
 
 def _local_outputs(roots: list[Path], since: float) -> list[str]:
     """Files named like raymvae outputs (or under a folder named s3:) written below ``roots`` since ``since``."""
+    def recent(path: str) -> bool:
+        try:
+            return os.stat(path).st_mtime >= since
+        except OSError:  # gone meanwhile
+            return False
+
     found = []
     for root in roots:
-        for dirpath, dirnames, filenames in os.walk(root):
-            if "s3:" in dirpath:
+        for dirpath, _, filenames in os.walk(root):
+            if os.path.basename(dirpath) == "s3:" and recent(dirpath):
                 found.append(dirpath)
             for name in filenames:
                 path = os.path.join(dirpath, name)
-                try:
-                    recent = os.stat(path).st_mtime >= since
-                except OSError:
-                    continue
-                if recent and (name in OUTPUT_NAMES or name.endswith(".mid") and "sample_" in name
-                               or name.endswith(".wandb")):
+                if (name in OUTPUT_NAMES or name.endswith(".mid") and "sample_" in name
+                        or name.endswith(".wandb")) and recent(path):
                     found.append(path)
     return found
 
@@ -67,7 +69,8 @@ def test_everything_on_s3(ray_session, s3_dir, folk_dir, tmp_path, monkeypatch, 
              "--num-workers", "1", "--checkpoint-every", "4", "--log-every", "4", "--wandb", "offline"]
     assert main(train + ["--num-steps", "8"]) == 0
     assert main(train + ["--num-steps", "12"]) == 0  # the same command again resumes
-    starts = [storage.read_json(storage.join(run, "starts", f)) for f in storage.list_files(storage.join(run, "starts"))]
+    starts = [storage.read_json(storage.join(run, "starts", f))
+              for f in storage.list_files(storage.join(run, "starts"))]
     assert [s["resumed_from_step"] for s in starts] == [None, 8]
     files = storage.list_files(run)
     assert {"checkpoints/step_000000012/meta.json", "export/config.json", "export/model.safetensors",

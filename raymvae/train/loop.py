@@ -209,7 +209,7 @@ def run_training(settings: dict[str, Any], worker: Worker) -> dict[str, Any]:
                 worker.report({**last, **m, "step": step})
         if produced == 0 and step < settings["num_steps"]:
             raise UserError(f"the training split gives no batch of {batch_size} windows in an epoch; "
-                             f"lower it with --hparams batch_size=N or add data")
+                            f"lower it with --hparams batch_size=N or add data")
         if step < settings["num_steps"]:
             epoch += 1
     if not settings["checkpoint_every"] or step % settings["checkpoint_every"]:
