@@ -98,21 +98,25 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         if args.eval_examples:
             raise UserError("--mode eval evaluates on --examples; --eval-examples is for training runs")
-        m = evaluate_run(args.config, args.examples, args.run_dir, hparams=args.hparams, seed=args.seed)
+        m = evaluate_run(args.config, args.examples, args.run_dir, hparams=args.hparams, seed=args.seed,
+                         eval_samples=args.eval_samples, sample_temperature=args.sample_temperature)
         print(f"eval at step {m['step']} on {m['eval_set']['windows']} windows ({m['eval_set']['split']} split of "
               f"{args.examples}): {eval_summary(m)}")
         print(f"  written to {args.run_dir}/eval_latest.json")
         return 0
+    from raymvae.config import load_config
     from raymvae.train.tracking import wandb_mode
     from raymvae.train.trainer import fit
 
+    config = load_config(args.config, args.hparams, preset=args.preset)
     init_ray(args.address)
-    metrics = fit(args.config, args.examples, args.run_dir, hparams=args.hparams, eval_shards=args.eval_examples,
+    metrics = fit(config, args.examples, args.run_dir, eval_shards=args.eval_examples,
                   num_steps=args.num_steps, num_workers=args.num_workers, use_gpu=args.use_gpu,
                   max_failures=args.max_failures, checkpoint_every=args.checkpoint_every,
                   keep_checkpoints=args.keep_checkpoints, eval_every=args.eval_every,
                   eval_batches=args.eval_batches, log_every=args.log_every, seed=args.seed, bf16=args.bf16,
-                  wandb=wandb_mode(args.wandb), cap=args.max_windows_per_file)
+                  wandb=wandb_mode(args.wandb), cap=args.max_windows_per_file, eval_samples=args.eval_samples,
+                  sample_temperature=args.sample_temperature)
     print(f"trained {args.config} to step {metrics.get('step')} in {args.run_dir}")
     if "metrics/accuracy" in metrics:
         print(f"  eval: {eval_summary(metrics)}")
@@ -125,18 +129,23 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_tune(args: argparse.Namespace) -> int:
     """Sweep hparams (default: max_beta, free_bits, learning_rate, beta_rate) with Ray Tune; every trial
     runs the training loop of `raymvae train`, evaluates periodically and gets its own W&B run."""
+    from raymvae.config import load_config
     from raymvae.runtime import init_ray
     from raymvae.train.tracking import wandb_mode
-    from raymvae.tune.sweep import format_table, sweep
+    from raymvae.tune.sweep import format_front, format_table, sweep
 
+    config = load_config(args.config, args.hparams, preset=args.preset)
     init_ray(args.address)
-    res = sweep(args.config, args.examples, args.output, search=args.search, hparams=args.hparams,
-                num_samples=args.num_samples, num_steps=args.num_steps, eval_every=args.eval_every,
-                scheduler=args.scheduler, search_alg=args.search_alg, max_concurrent=args.max_concurrent,
+    res = sweep(config, args.examples, args.output, search=args.search, num_samples=args.num_samples,
+                num_steps=args.num_steps, eval_every=args.eval_every, scheduler=args.scheduler,
+                search_alg=args.search_alg, max_concurrent=args.max_concurrent,
                 workers_per_trial=args.workers_per_trial, use_gpu=args.use_gpu, metric=args.metric,
-                mode=args.mode, eval_batches=args.eval_batches, wandb=wandb_mode(args.wandb), seed=args.seed)
+                mode=args.mode, eval_batches=args.eval_batches, wandb=wandb_mode(args.wandb), seed=args.seed,
+                objective=args.objective, eval_samples=args.eval_samples, sample_temperature=args.sample_temperature)
     print(f"sweep {res['name']}: {len(res['rows'])} trials, sorted by {res['metric']} ({res['mode']})")
     print(format_table(res["rows"], res["metric"]))
+    if res["front"]:
+        print(format_front(res["front"]))
     print(f"table: {res['output']}/results.csv (.parquet)")
     if res["best"] is not None:
         print(f"best trial {res['best']['trial_id']} exported to {res['output']}/best (use with generate / serve)")
@@ -145,9 +154,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
     return 0
 
 
-def _generate(args: argparse.Namespace, rows_for) -> int:
+def _generate(args: argparse.Namespace, rows_for, report: bool = False) -> int:
     from raymvae.export import load_export
     from raymvae.generate.batch import run
+    from raymvae.generate.report import eval_reference, quality_report
     from raymvae.runtime import init_ray
 
     model, _ = load_export(args.model)
@@ -158,6 +168,8 @@ def _generate(args: argparse.Namespace, rows_for) -> int:
     print(f"  manifest: {res['manifest']}")
     if res["contact_sheet"]:
         print(f"  contact sheet: {res['contact_sheet']}")
+    if report and res["windows"] is not None:
+        print(quality_report(model.config.to_dict(), res["windows"], eval_reference(args.model)))
     return 0
 
 
@@ -167,7 +179,7 @@ def cmd_generate_sample(args: argparse.Namespace) -> int:
 
     if args.num <= 0:
         raise UserError("--num must be positive")
-    return _generate(args, lambda m: sample_rows(m, args.num, args.seed, args.temperature))
+    return _generate(args, lambda m: sample_rows(m, args.num, args.seed, args.temperature), report=True)
 
 
 def _split_pair(text: str) -> list[str]:
@@ -243,7 +255,7 @@ def cmd_configs(_args: argparse.Namespace) -> int:
     """List the Magenta config presets."""
     import torch
 
-    from raymvae.config import config_names, load_config, preset_dirs
+    from raymvae.config import config_names, load_config, preset_dirs, preset_names
 
     from raymvae.model import build, num_parameters
 
@@ -254,6 +266,7 @@ def cmd_configs(_args: argparse.Namespace) -> int:
         print(f"{name:26s} {cfg.converter['family']:7s} T={cfg.hparams['max_seq_len']:<4d} "
               f"z={cfg.hparams['z_size']:<4d} params={params:>12,d}  "
               f"encoder={cfg.model['encoder']} decoder={cfg.model['decoder']}")
+    print(f"training presets (--preset): {', '.join(preset_names()) or 'none'}")
     print("presets in " + ", ".join(str(d) for d in preset_dirs()) + " (tune/default.yaml: the default sweep; "
           "serve/default.yaml: a Serve config for `serve run`)")
     return 0
@@ -279,6 +292,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = ServeSettings(**{name: getattr(args, name) for name in ServeSettings.model_fields})
     serve_forever(settings, args.host, args.port, args.address)
     return 0
+
+
+def sample_flags(p: argparse.ArgumentParser) -> None:
+    """The prior-sample statistics every evaluation reports."""
+    p.add_argument("--eval-samples", type=int, default=512,
+                   help="prior samples each evaluation decodes and compares with the eval windows (overlapped "
+                        "area of musical features; default 512, 0 turns it off)")
+    p.add_argument("--sample-temperature", type=float, default=0.5,
+                   help="their sampling temperature (default 0.5)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -327,6 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="evaluate on another (held-out) shards folder instead of --examples' eval split: its eval "
                         "windows, or all of it when prepared with --eval-fraction 1")
     p.add_argument("--hparams", default=None, help="Magenta-style overrides, e.g. 'batch_size=64,free_bits=48'")
+    p.add_argument("--preset", default=None,
+                   help="a named hparams overlay applied before --hparams (configs/presets/NAME.yaml), e.g. "
+                        "small-corpus")
     p.add_argument("--mode", choices=["train", "eval"], default="train", help="train (default) or eval")
     p.add_argument("--num-steps", "--num_steps", dest="num_steps", type=int, default=200_000,
                    help="train until this global step (default 200000, as Magenta)")
@@ -338,6 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-checkpoints", type=int, default=3, help="checkpoints kept (default 3)")
     p.add_argument("--eval-every", type=int, default=0, help="evaluate every N steps (default: only at the end)")
     p.add_argument("--eval-batches", type=int, default=0, help="cap eval at N batches (default: all)")
+    sample_flags(p)
     p.add_argument("--log-every", type=int, default=100, help="steps between metric logs (default 100)")
     p.add_argument("--max-windows-per-file", type=int, default=None,
                    help="windows drawn per file each epoch (default: the config's, 5 for Magenta's)")
@@ -355,6 +381,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help="sweep folder: trials, results.csv/.parquet, best/")
     p.add_argument("--search", default=None, help="search-space YAML (default configs/tune/default.yaml)")
     p.add_argument("--hparams", default=None, help="fixed overrides applied before the swept values")
+    p.add_argument("--preset", default=None, help="a named hparams overlay applied before --hparams")
+    p.add_argument("--objective", default=None,
+                   help="rank trials by a weighted sum of eval metrics instead of --metric, e.g. "
+                        "'metrics/accuracy + samples/oa_mean' or '0.5*metrics/accuracy + samples/oa_mean'")
     p.add_argument("--num-samples", type=int, default=8, help="trials (default 8)")
     p.add_argument("--num-steps", type=int, default=2000, help="training steps per trial (default 2000)")
     p.add_argument("--eval-every", type=int, default=None, help="steps between evals/reports (default num_steps/10)")
@@ -366,7 +396,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="0: trials train in their own process (small machines); N>0: each trial drives a "
                         "TorchTrainer with N workers (clusters)")
     p.add_argument("--use-gpu", action="store_true", help="a GPU per trial (or per Train worker)")
-    p.add_argument("--metric", default="losses/elbo", help="eval metric to optimise (default losses/elbo)")
+    p.add_argument("--metric", default="losses/elbo",
+                   help="eval metric to optimise (default losses/elbo; also metrics/accuracy, samples/oa_mean, ...)")
+    sample_flags(p)
     p.add_argument("--mode", choices=["min", "max"], default="max", help="default max")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--wandb", choices=["online", "offline", "disabled"], default=None, help="W&B mode")

@@ -36,10 +36,13 @@ class Config:
 
 
 def package_config_dir() -> Path:
-    """The presets shipped with the package (the repository's ``configs/`` in a source checkout)."""
+    """The presets shipped with the package; from a source checkout on PYTHONPATH (no install), its ``configs/``."""
     import importlib.resources
 
-    return Path(str(importlib.resources.files("raymvae.configs")))
+    try:
+        return Path(str(importlib.resources.files("raymvae.configs")))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "configs"
 
 
 def preset_dirs() -> list[Path]:
@@ -58,8 +61,10 @@ def config_names() -> list[str]:
     return sorted({p.name[:-5] for d in preset_dirs() if d.is_dir() for p in d.iterdir() if p.name.endswith(".yaml")})
 
 
-def load_config(name_or_path: str | Path | Config | dict, hparams: str | dict | None = None) -> Config:
-    """A preset by Magenta name, a YAML path, or a dict; ``hparams`` overrides applied."""
+def load_config(name_or_path: str | Path | Config | dict, hparams: str | dict | None = None,
+                preset: str | None = None) -> Config:
+    """A preset by Magenta name, a YAML path, or a dict; then the hparams of training ``preset`` (a named
+    overlay, ``presets/NAME.yaml``), then ``hparams`` overrides."""
     if isinstance(name_or_path, Config):
         cfg = Config.from_dict(name_or_path.to_dict())
     elif isinstance(name_or_path, dict):
@@ -75,10 +80,27 @@ def load_config(name_or_path: str | Path | Config | dict, hparams: str | dict | 
             if res is None:
                 raise ValueError(f"unknown config {text!r}; known configs: {', '.join(config_names())}")
             cfg = Config.from_dict(yaml.safe_load(res.read_text()))
+    if preset:
+        cfg.hparams = apply_hparams(cfg.hparams, preset_hparams(preset))
     if hparams:
         cfg.hparams = apply_hparams(cfg.hparams, hparams)
     check_hparams(cfg.hparams)
     return cfg
+
+
+def preset_names() -> list[str]:
+    """Every training preset (hparams overlay) name, sorted."""
+    return sorted({p.stem for d in preset_dirs() if (d / "presets").is_dir() for p in (d / "presets").glob("*.yaml")})
+
+
+def preset_hparams(name: str) -> dict[str, Any]:
+    """The hparams of training preset ``name`` (``presets/NAME.yaml``: a ``hparams`` mapping)."""
+    from raymvae.errors import UserError
+
+    path = preset_path(f"presets/{name}.yaml")
+    if path is None:
+        raise UserError(f"unknown preset {name!r}; known presets: {', '.join(preset_names()) or 'none'}")
+    return dict((yaml.safe_load(path.read_text()) or {}).get("hparams", {}))
 
 
 _SCHEDULES = ("constant", "exponential", "inverse_sigmoid")

@@ -18,8 +18,12 @@ import numpy as np
 
 DEMO_DIR = Path(".demo")
 PIECES = 200
-DEMO_STEPS = 1000
-DEMO_HPARAMS = "batch_size=64,enc_rnn_size=[256],dec_rnn_size=[256,256],z_size=64"
+# The small-corpus recipe (configs/presets/small-corpus.yaml) at a size that trains 3,000 steps in a few minutes
+# on 2 cores: measured with samples at OA ~0.8 against the eval windows (benchmarks/RESULTS.md).
+DEMO_PRESET = "small-corpus"
+DEMO_STEPS = 3000
+DEMO_HPARAMS = "batch_size=64,enc_rnn_size=[128],dec_rnn_size=[128,128],z_size=32"
+SAMPLE_TEMPERATURE = 0.5
 CONFIGS = ["cat-mel_2bar_small", "hierdec-mel_16bar", "cat-drums_2bar_small", "hierdec-trio_16bar"]
 
 
@@ -73,38 +77,55 @@ def main() -> None:
 
 def train_demo() -> None:
     """A few minutes of Ray Train on the melody shards, then eval metrics beside the baseline."""
-    from raymvae.train.loop import eval_summary
+    import shutil
+
+    from raymvae.config import load_config
+    from raymvae.errors import UserError
+    from raymvae.train.loop import check_run_dir, eval_summary
     from raymvae.train.trainer import fit
 
     run = DEMO_DIR / "runs" / "cat-mel_2bar_small"
-    print(f"\nTraining a small cat-mel_2bar_small ({DEMO_HPARAMS}) for {DEMO_STEPS} steps with Ray Train "
-          f"(1 worker) -> {run}\n(re-running continues from the last checkpoint)")
+    config = load_config("cat-mel_2bar_small", DEMO_HPARAMS, preset=DEMO_PRESET)
+    try:
+        check_run_dir(str(run.resolve()), config)
+    except UserError:
+        print(f"(the model in {run} is an earlier demo's, of another shape: starting afresh)")
+        shutil.rmtree(run)
+    print(f"\nTraining a small cat-mel_2bar_small (--preset {DEMO_PRESET} --hparams {DEMO_HPARAMS}) for "
+          f"{DEMO_STEPS} steps with Ray Train (1 worker) -> {run}\n(re-running continues from the last checkpoint)")
     t = time.perf_counter()
-    m = fit("cat-mel_2bar_small", str(DEMO_DIR / "shards" / "cat-mel_2bar_small"), str(run), hparams=DEMO_HPARAMS,
-            num_steps=DEMO_STEPS, num_workers=1, checkpoint_every=250, log_every=100, eval_batches=8,
-            wandb="offline")
+    m = fit(config, str(DEMO_DIR / "shards" / "cat-mel_2bar_small"), str(run), num_steps=DEMO_STEPS,
+            num_workers=1, checkpoint_every=500, log_every=250, wandb="offline")
     print(f"done in {time.perf_counter() - t:.0f} s; eval at step {m['step']}:\n  {eval_summary(m)}")
     print(f"  checkpoints: {run}/checkpoints   model export: {run}/export   W&B (offline): {run}/wandb")
     generate_demo(run)
 
 
 def generate_demo(run: Path) -> None:
-    """Samples and an interpolation from the demo model, as MIDI files with a contact sheet."""
+    """Samples and an interpolation from the demo model, as MIDI files with contact sheets, and how close
+    they are to the music: the samples' statistics beside the eval data's, the endpoints' reconstruction."""
+    from raymvae import storage
     from raymvae.data import read_windows
     from raymvae.export import load_export
     from raymvae.generate.batch import run as generate
-    from raymvae.generate.plan import interpolation_rows, sample_rows
+    from raymvae.generate.plan import interpolation_rows, sample_rows, select_window
+    from raymvae.generate.report import eval_reference, quality_report, reconstruction
 
     model, _ = load_export(run)
     out = DEMO_DIR / "generated"
-    res = generate(str(run), str(out / "samples"), sample_rows(model, 64, 0, 0.5))
-    print(f"\n64 samples (temperature 0.5) -> {res['output']} ({res['written']} new files)")
+    storage.delete(out)  # the files of this model, not of an earlier run's
+    res = generate(str(run), str(out / "samples"), sample_rows(model, 64, 0, SAMPLE_TEMPERATURE))
+    print(f"\n64 samples (temperature {SAMPLE_TEMPERATURE}) -> {res['output']}")
     print(f"  contact sheet: {res['contact_sheet']}   manifest: {res['manifest']}")
+    print("  " + quality_report(model.config.to_dict(), res["windows"], eval_reference(str(run))).replace(
+        "\n", "\n  "))
     _, sources = read_windows(str(DEMO_DIR / "shards" / "cat-mel_2bar_small"), "eval")
     a, b = sorted(set(sources))[:2]
     res = generate(str(run), str(out / "interpolation"), interpolation_rows(model, [(a, b)], 8, "slerp", 0, None))
+    ends = reconstruction(model, np.concatenate([select_window(model, Path(f).read_bytes())[0] for f in (a, b)]))
     print(f"slerp interpolation in 8 steps between\n  {a}\n  {b}\n  -> {res['output']} "
-          f"(contact sheet: {res['contact_sheet']})")
+          f"(contact sheet: {res['contact_sheet']})\n  its endpoints reconstruct their inputs at "
+          f"{ends[0]:.0%} and {ends[1]:.0%} of their steps")
     serve_demo(run, a, b)
 
 

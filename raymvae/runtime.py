@@ -9,17 +9,20 @@ log = logging.getLogger(__name__)
 
 
 def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
-    """Connect to Ray once per process; quiet Ray Data's per-operator INFO log lines."""
+    """Connect to Ray once per process; quiet Ray Data's per-execution INFO log lines (two per execution, so
+    two per training epoch) in this process and in a local Ray's workers, unless RAY_DATA_LOG_LEVEL says otherwise."""
+    level = os.environ.setdefault("RAY_DATA_LOG_LEVEL", "WARNING")
     import ray
+    import ray.data  # noqa: F401  (configures its logger from RAY_DATA_LOG_LEVEL on import)
 
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    logging.getLogger("ray.data").setLevel(level)  # in case ray.data was imported before this
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
-        ray.init(address=address, log_to_driver=True)
+        ray.init(address=address, log_to_driver=True)  # a job's own runtime_env stays as submitted
     else:
         # The dashboard serves the state API, which Ray Train V2's placement-group cleaner polls;
-        # without it every run logs a warning a second.
+        # without it every run logs a warning a second. The local Ray's processes inherit this environment.
         ray.init(num_cpus=num_cpus, include_dashboard=True)
     log.info("Ray: %s", ray.cluster_resources())

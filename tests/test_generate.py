@@ -1,6 +1,8 @@
 """Batch generation on Ray Data: samples, interpolations, attribute edits, manifest, re-runs."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -15,7 +17,7 @@ from raymvae.generate.batch import run
 from raymvae.generate.plan import NoWindowError, encode_file, sample_rows
 from raymvae.model import build
 from raymvae.model.training import make_optimizer, train_step
-from raymvae.music import converter_for, midi_to_note_sequence
+from raymvae.music import converter_for, midi_to_note_sequence, quality
 
 pytestmark = pytest.mark.ray
 CONFIG = "cat-mel_2bar_small"
@@ -138,3 +140,35 @@ def test_latent_constraint_actor_moves_held_out_inputs_to_the_target(ray_session
         heights[target] = attribute_values(model, windows, "pitch_height")
     assert (run_dir / "constraints" / "pitch_height" / "actor.safetensors").exists()
     assert heights["high"].mean() > heights["low"].mean() + 2.0
+
+
+def test_sample_report_sets_generated_statistics_beside_the_eval_data(ray_session, trained, mel_shards, tmp_path,
+                                                                    capsys):
+    run_dir, _, _ = trained
+    (run_dir / "eval_latest.json").write_text(json.dumps({"step": 400, "eval_set": {"shards": str(mel_shards),
+                                                                                    "split": "eval"}}))
+    assert main(["generate", "sample", "--model", str(run_dir), "--num", "32", "--output", str(tmp_path / "s")]) == 0
+    out = capsys.readouterr().out
+    assert "32 generated files:" in out and f"{mel_shards} (eval split)" in out
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith("  ")}
+    eval_windows, _ = read_windows(str(mel_shards), "eval")
+    theirs = quality.melody_features(eval_windows, converter_for(CONFIG).min_pitch)["note_density"].mean()
+    assert float(rows["note_density"][1]) == pytest.approx(theirs, abs=1e-3)
+    assert 0.0 <= float(rows["mean"][-1]) <= 1.0
+
+
+def test_the_contact_sheet_marks_empty_samples(tmp_path):
+    from matplotlib.image import imread
+
+    from raymvae.generate.batch import write_contact_sheet
+
+    conv = converter_for(CONFIG)
+    (tmp_path / "empty.mid").write_bytes(conv.to_midi_bytes(conv.decode(np.zeros((1, 32), np.int64))[0]))
+    tune = np.array([[60 - 19, 0, 0, 0, 64 - 19, 0, 0, 0] * 4])
+    (tmp_path / "tune.mid").write_bytes(conv.to_midi_bytes(conv.decode(tune)[0]))
+
+    def red_pixels(names):
+        image = imread(write_contact_sheet(str(tmp_path), names))[..., :3]
+        return int((np.abs(image - np.array([214, 39, 40]) / 255).max(-1) < 0.1).sum())
+    assert red_pixels(["tune.mid"]) == 0
+    assert red_pixels(["tune.mid", "empty.mid"]) > 50

@@ -70,3 +70,39 @@ def test_hparams_errors(text, msg):
 def test_unknown_config_name():
     with pytest.raises(ValueError, match="known configs"):
         converter_for("cat-mel_3bar_tiny")
+
+
+def test_training_presets_overlay_the_config_before_hparams(tmp_path, monkeypatch):
+    from raymvae.config import preset_hparams, preset_names
+    from raymvae.errors import UserError
+
+    assert "small-corpus" in preset_names()
+    overlay = preset_hparams("small-corpus")
+    assert overlay and set(overlay) <= set(load_config("cat-mel_2bar_small").hparams)
+    cfg = load_config("cat-mel_2bar_small", preset="small-corpus")
+    assert all(cfg.hparams[k] == pytest.approx(v) for k, v in overlay.items())
+    assert load_config("cat-mel_2bar_small", "batch_size=7", preset="small-corpus").hparams["batch_size"] == 7
+    (tmp_path / "presets").mkdir()
+    (tmp_path / "presets" / "mine.yaml").write_text("hparams: {free_bits: 3.0}\n")
+    monkeypatch.setenv("RAYMVAE_CONFIG_DIR", str(tmp_path))
+    assert load_config("cat-drums_2bar_small", preset="mine").hparams["free_bits"] == 3.0
+    assert "cat-mel_2bar_small" in config_names()  # the packaged presets are still there
+    with pytest.raises(UserError, match="unknown preset 'nope'.*mine.*small-corpus"):
+        load_config("cat-mel_2bar_small", preset="nope")
+
+
+def test_a_source_checkout_without_install_finds_its_presets(monkeypatch):
+    """With only the source tree on PYTHONPATH there is no `raymvae.configs` package: configs/ is used."""
+    import importlib.resources
+    from pathlib import Path
+
+    import raymvae
+    from raymvae.config import package_config_dir, preset_hparams
+
+    def files(name):
+        raise ModuleNotFoundError(f"No module named {name!r}")
+
+    monkeypatch.setattr(importlib.resources, "files", files)
+    assert package_config_dir() == Path(raymvae.__file__).resolve().parent.parent / "configs"
+    assert preset_hparams("small-corpus")
+    assert load_config("cat-mel_2bar_small").hparams["z_size"] == 256

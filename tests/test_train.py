@@ -48,8 +48,10 @@ def test_local_mode_trains_checkpoints_evaluates_and_exports(ray_session, mel_sh
                   checkpoint_every=10, keep_checkpoints=2, eval_every=15, log_every=10, wandb="offline")
     assert metrics["step"] == 30
     for key in ("metrics/accuracy", "metrics/sampled_accuracy", "metrics/no_event_baseline_accuracy",
-                "losses/kl_bits", "losses/elbo"):
-        assert key in metrics and math.isfinite(metrics[key])
+                "losses/kl_bits", "losses/elbo", "samples/oa_mean", "samples/empty_rate", "samples/oa/pitch_range",
+                "ceiling/oa_mean"):
+        assert key in metrics and math.isfinite(metrics[key]), key
+    assert 0 <= metrics["samples/oa_mean"] <= 1 and metrics["ceiling/oa_mean"] > 0.5
     assert [s for s, _ in checkpoints.list_checkpoints(str(run))] == [20, 30]
     assert sorted(p.name for p in (run / "eval").glob("*.json")) == ["step_000000015.json", "step_000000030.json"]
     model, info = load_export(run)

@@ -110,6 +110,22 @@ def read_windows(shards: str, split: str = "train", config: str | Config | None 
     return windows, np.asarray(table["source"].to_pylist(), dtype=object)
 
 
+def sample_windows(shards: str, split: str, size: int, seed: int = 0) -> np.ndarray:
+    """A uniform random sample of at most ``size`` windows of a split, read batch by batch (any split size)."""
+    from raymvae.model.evaluate import Reservoir
+
+    manifest = read_manifest(shards)
+    fs, files = _split_files(shards, manifest, split)
+    shape = (-1,) + tuple(manifest["window_shape"])
+    kept = Reservoir(size, seed)
+    if files:
+        for batch in pads.dataset(files, filesystem=fs, format="parquet").to_batches(columns=["windows"]):
+            flat = batch.column(0).flatten().to_numpy(zero_copy_only=False)
+            kept.push(flat.astype(manifest["dtype"]).reshape(shape))
+    rows = kept.sample()
+    return rows if rows is not None else np.zeros((0,) + shape[1:], manifest["dtype"])
+
+
 TRAIN_COLUMNS = ["windows", "file_id", "file_windows", "file_position"]
 
 

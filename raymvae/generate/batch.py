@@ -71,7 +71,7 @@ def _write_files(batch: dict[str, np.ndarray], config: dict, output: str) -> dic
         ns = conv.decode(np.asarray(w)[None])[0]
         storage.write_bytes(storage.join(output, rel), conv.to_midi_bytes(ns))
         stats.append(json.dumps({k: float(v) for k, v in all_stats(ns).items()}))
-    out = {k: v for k, v in batch.items() if k != "windows"}
+    out = dict(batch)
     out["stats_json"] = np.array(stats, dtype=object)
     return out
 
@@ -90,6 +90,7 @@ def run(run_dir: str, output: str, rows: list[dict[str, Any]], *, batch_size: in
     todo = [r for r in rows if r["path"] not in written]
     log.info("%d files planned, %d already written, %d to generate", len(rows), len(rows) - len(todo), len(todo))
     new_rows: list[dict[str, Any]] = []
+    windows = []
     if todo:
         gpus = int(ray.cluster_resources().get("GPU", 0))
         cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
@@ -105,7 +106,8 @@ def run(run_dir: str, output: str, rows: list[dict[str, Any]], *, batch_size: in
     old = pq.read_table(pa.BufferReader(storage.read_bytes(manifest))).to_pylist() \
         if "manifest.parquet" in written else []
     by_id = {(r["kind"], r["id"]): r for r in old}
-    for r in new_rows:
+    for r in sorted(new_rows, key=lambda r: (r["kind"], r["id"])):
+        windows.append(np.asarray(r.pop("windows")))
         stats = json.loads(r.pop("stats_json"))
         r = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in r.items()}
         by_id[(r["kind"], r["id"])] = {**r, **{f"stats/{k}": v for k, v in stats.items()}}
@@ -117,7 +119,7 @@ def run(run_dir: str, output: str, rows: list[dict[str, Any]], *, batch_size: in
     if contact_sheet and len(table):
         sheet = write_contact_sheet(output, table.column("path").to_pylist()[:16])
     return {"planned": len(rows), "written": len(todo), "skipped": len(rows) - len(todo), "output": output,
-            "manifest": manifest, "contact_sheet": sheet}
+            "manifest": manifest, "contact_sheet": sheet, "windows": np.stack(windows) if windows else None}
 
 
 def write_contact_sheet(output: str, paths: list[str]) -> str:
@@ -137,13 +139,19 @@ def write_contact_sheet(output: str, paths: list[str]) -> str:
         ax.axis("off")
     for ax, rel in zip(axes.ravel(), paths):
         ns = midi_to_note_sequence(storage.read_bytes(storage.join(output, rel)))
+        if not ns.notes:  # an empty sample is easy to miss as a blank panel: say so
+            ax.text(0.5, 0.5, "empty", transform=ax.transAxes, ha="center", va="center", color="tab:red",
+                    fontsize=14)
+            for spine in ax.spines.values():
+                spine.set_color("tab:red")
         for n in ns.notes:
             s, e = n.start_time * 8, max(n.end_time * 8, n.start_time * 8 + 0.8)
             ax.add_patch(plt.Rectangle((s, n.pitch - 0.4), e - s, 0.8,
                                        color="tab:red" if n.is_drum else "tab:blue"))
         ax.set_xlim(0, max(8.0, ns.total_time * 8))
         ax.set_ylim(20, 109)
-        ax.set_title(storage.name_of(rel), fontsize=7)
+        ax.set_title(storage.name_of(rel) + ("" if ns.notes else " (empty)"), fontsize=7,
+                     color="black" if ns.notes else "tab:red")
         ax.axis("on")
         ax.tick_params(labelsize=6)
     fig.tight_layout()

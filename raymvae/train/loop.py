@@ -22,10 +22,11 @@ from raymvae import storage
 from raymvae.config import Config
 from raymvae.errors import UserError
 from raymvae.model import build
-from raymvae.model.evaluate import evaluate
+from raymvae.model.evaluate import REFERENCE_WINDOWS, Reservoir, evaluate, sample_quality
 from raymvae.model.training import make_optimizer, train_step, unwrap
 from raymvae.music import converter_for
 from raymvae.train import checkpoints
+from raymvae.train.objective import Objective
 from raymvae.train.sampling import Rebatcher, augment, keep_mask
 from raymvae.train.tracking import Tracker
 
@@ -47,7 +48,8 @@ class Worker:
 
 DEFAULTS = dict(num_steps=1000, checkpoint_every=500, keep_checkpoints=3, eval_every=0, eval_batches=0,
                 log_every=50, seed=0, bf16=False, wandb="offline", wandb_group=None, run_name=None,
-                cap=None, init_from_export=True, wandb_extra=None, eval_set=None)
+                cap=None, init_from_export=True, wandb_extra=None, eval_set=None, eval_samples=512,
+                sample_temperature=0.5, objective=None)
 
 
 def _all_true(flag: bool, worker: Worker) -> bool:
@@ -61,27 +63,42 @@ def _all_true(flag: bool, worker: Worker) -> bool:
     return bool(t.item())
 
 
-def _epoch_batches(worker: Worker, epoch: int, settings: dict, conv, batch_size: int) -> Iterator[torch.Tensor]:
+def _epoch_batches(worker: Worker, epoch: int, settings: dict, conv, batch_size: int,
+                   seen: Reservoir | None = None) -> Iterator[torch.Tensor]:
+    """The epoch's training batches; the windows drawn (before transposition) also go into ``seen``."""
     classes = getattr(conv, "melody", conv).num_classes  # melody classes (a trio's melody part)
     rng = np.random.default_rng([settings["seed"], epoch, worker.rank])
     rebatch = Rebatcher(batch_size)
     for b in worker.train_batches():
         keep = keep_mask(b["file_id"], b["file_windows"], b["file_position"], settings["cap"], settings["seed"],
                          epoch)
-        windows = augment(np.asarray(b["windows"])[keep], conv.family, tuple(conv.transpose_range), classes, rng)
+        drawn = np.asarray(b["windows"])[keep]
+        if seen is not None:
+            seen.push(drawn)
+        windows = augment(drawn, conv.family, tuple(conv.transpose_range), classes, rng)
         for batch in rebatch.push(windows):
             yield torch.from_numpy(batch.astype(np.int64))
 
 
-def _eval(model, worker: Worker, settings: dict, step: int, generator: torch.Generator) -> dict[str, Any]:
+def _eval(model, worker: Worker, settings: dict, step: int, generator: torch.Generator,
+          train_windows: Reservoir) -> dict[str, Any]:
+    """Reconstruction metrics over the eval batches, then (``eval_samples`` > 0) prior samples against
+    a random sample of the eval windows, with the training windows drawn so far as the ceiling."""
     limit = settings["eval_batches"]
+    reference = Reservoir(REFERENCE_WINDOWS, settings["seed"])
 
     def batches():
         for i, b in enumerate(worker.eval_batches()):
             if limit and i >= limit:
                 return
+            reference.push(np.asarray(b["windows"]))
             yield torch.from_numpy(np.asarray(b["windows"]).astype(np.int64)).to(worker.device)
-    return evaluate(unwrap(model), batches(), step, generator)
+    out = evaluate(unwrap(model), batches(), step, generator)
+    if settings["eval_samples"]:
+        out.update(sample_quality(unwrap(model), reference.sample(), train_windows.sample(),
+                                  num=settings["eval_samples"], temperature=settings["sample_temperature"],
+                                  seed=settings["seed"]))
+    return out
 
 
 def check_run_dir(run_dir: str, cfg: Config) -> None:
@@ -113,10 +130,15 @@ def _shape(config: dict[str, Any]) -> str:
 
 
 def eval_summary(m: dict[str, Any]) -> str:
-    """One line: losses, both accuracies and the no-event baseline."""
-    return (f"r_loss {m['losses/r_loss']:.2f}  kl_bits {m['losses/kl_bits']:.1f}  elbo {m['losses/elbo']:.2f}  "
+    """One line: losses, both accuracies and the no-event baseline; prior samples' OA and empty rate."""
+    line = (f"r_loss {m['losses/r_loss']:.2f}  kl_bits {m['losses/kl_bits']:.1f}  elbo {m['losses/elbo']:.2f}  "
             f"accuracy {m['metrics/accuracy']:.4f} (sampled {m['metrics/sampled_accuracy']:.4f}; "
             f"always-no-event baseline {m['metrics/no_event_baseline_accuracy']:.4f})")
+    if "samples/oa_mean" in m:
+        ceiling = f" (training windows: {m['ceiling/oa_mean']:.3f})" if "ceiling/oa_mean" in m else ""
+        line += (f"  prior samples: OA {m['samples/oa_mean']:.3f}{ceiling}, "
+                 f"empty {m['samples/empty_rate']:.1%}")
+    return line
 
 
 def run_training(settings: dict[str, Any], worker: Worker) -> dict[str, Any]:
@@ -163,6 +185,8 @@ def run_training(settings: dict[str, Any], worker: Worker) -> dict[str, Any]:
     conv = converter_for(cfg)
     last: dict[str, Any] = {}
     t0, seen_at_t0 = time.perf_counter(), step
+    train_seen = Reservoir(REFERENCE_WINDOWS, settings["seed"] + 1)  # the ceiling of sample statistics
+    objective = Objective.parse(settings["objective"]) if settings["objective"] else None
 
     def save() -> None:
         gens = [generator.get_state()]
@@ -175,7 +199,9 @@ def run_training(settings: dict[str, Any], worker: Worker) -> dict[str, Any]:
     def do_eval() -> dict[str, Any]:
         if worker.rank != 0 or worker.eval_batches is None:
             return {}
-        m = _eval(model, worker, settings, step, generator)
+        m = _eval(model, worker, settings, step, generator, train_seen)
+        if objective is not None:
+            m["objective"] = objective.value(m)
         storage.write_json(storage.join(run_dir, "eval", f"step_{step:09d}.json"),
                            {"step": step, **m, "eval_set": settings["eval_set"]})
         log.info("eval at step %d: %s", step, eval_summary(m))
@@ -184,7 +210,8 @@ def run_training(settings: dict[str, Any], worker: Worker) -> dict[str, Any]:
 
     while step < settings["num_steps"]:
         produced = 0
-        batches = _epoch_batches(worker, epoch, settings, conv, batch_size)
+        batches = _epoch_batches(worker, epoch, settings, conv, batch_size,
+                                 train_seen if worker.rank == 0 else None)
         while step < settings["num_steps"]:
             batch = next(batches, None)
             if not _all_true(batch is not None, worker):

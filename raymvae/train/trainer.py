@@ -40,11 +40,11 @@ def _train_loop_per_worker(settings: dict[str, Any]) -> None:
     train_shard = ray.train.get_dataset_shard("train")
     eval_shard = ray.train.get_dataset_shard("eval") if settings["has_eval"] else None
     device = ray.train.torch.get_device() if settings.get("use_gpu") else torch.device("cpu")
-    buffer = 4 * int(settings["config"]["hparams"]["batch_size"])
 
     def numpy_batches(shard, shuffle: bool):
         for b in shard.iter_torch_batches(batch_size=1024, device="cpu",
-                                          local_shuffle_buffer_size=buffer if shuffle else None):
+                                          local_shuffle_buffer_size=settings["shuffle_buffer"] if shuffle
+                                          else None):
             yield {k: v.numpy() for k, v in b.items()}
 
     worker = Worker(
@@ -161,17 +161,19 @@ def fit(config: str | Config, shards: str, run_dir: str, *, hparams: str | dict 
     from ray.train.torch import TorchTrainer
 
     from raymvae.data import read_dataset, read_manifest
+    from raymvae.train.sampling import shuffle_buffer
 
     data = check_training(config, shards, run_dir, hparams=hparams, eval_shards=eval_shards,
                           num_workers=num_workers, cap=settings.get("cap"))
     cfg, run_dir = data.config, storage.normalize(run_dir)
-    # Each epoch re-runs the (small) input pipeline; its progress bars would flood the log. Steps are logged.
-    ray.data.DataContext.get_current().enable_progress_bars = False
+    # Each epoch re-runs the (small) input pipeline; its progress bars and start lines would flood the log.
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = ctx.print_on_execution_start = False
     manifest = read_manifest(shards)
+    window_bytes = int(np.prod(manifest["window_shape"])) * np.dtype(manifest["dtype"]).itemsize
     train_ds = read_dataset(shards, cfg, "train")
     eval_ds = read_dataset(data.eval_shards, cfg, data.eval_split) if data.eval_shards else None
-    size = manifest["windows"]["train"] * int(np.prod(manifest["window_shape"])) * np.dtype(manifest["dtype"]).itemsize
-    if size <= MATERIALIZE_BYTES:
+    if manifest["windows"]["train"] * window_bytes <= MATERIALIZE_BYTES:
         # Small corpora: read the shards once into the object store instead of once per epoch.
         train_ds = train_ds.materialize()
         eval_ds = eval_ds.materialize() if eval_ds is not None else None
@@ -180,6 +182,9 @@ def fit(config: str | Config, shards: str, run_dir: str, *, hparams: str | dict 
     per_worker = 1.0 if use_gpu else max(0.25, min(1.0, (cpus - 1) / max(num_workers, 1)))
     loop_settings = {**settings, "config": cfg.to_dict(), "run_dir": run_dir, "num_steps": num_steps,
                      "has_eval": eval_ds is not None,
+                     "shuffle_buffer": shuffle_buffer(int(cfg.hparams["batch_size"]),
+                                                      manifest["windows"]["train"] // max(1, num_workers),
+                                                      window_bytes),
                      "eval_set": {"shards": storage.normalize(data.eval_shards), "split": data.eval_split}
                      if data.eval_shards else None,
                      # torch threads: the node's cores shared among the workers (Ray Data's work is light)
@@ -217,14 +222,16 @@ def run_summary(run_dir: str) -> dict[str, Any]:
 
 
 def evaluate_run(config: str | Config | None, shards: str, run_dir: str, *, hparams: str | dict | None = None,
-                 batch_size: int | None = None, seed: int = 0, device: str = "cpu") -> dict[str, Any]:
+                 batch_size: int | None = None, seed: int = 0, device: str = "cpu", eval_samples: int = 512,
+                 sample_temperature: float = 0.5) -> dict[str, Any]:
     """``--mode eval``: the run dir's newest checkpoint (or its export) on a shard set's held-out windows
-    (its eval split, or all of it when it was prepared for evaluation only)."""
+    (its eval split, or all of it when it was prepared for evaluation only), and ``eval_samples`` prior
+    samples against them (with the shard set's training windows as the ceiling when it has both)."""
     from raymvae.data import check_compatible, read_manifest, read_windows
-    from raymvae.data.shards import eval_split
+    from raymvae.data.shards import eval_split, sample_windows
     from raymvae.export import load_export
     from raymvae.model import build
-    from raymvae.model.evaluate import evaluate
+    from raymvae.model.evaluate import REFERENCE_WINDOWS, evaluate, sample_quality
     from raymvae.train import checkpoints
 
     run_dir = storage.normalize(run_dir)
@@ -250,8 +257,14 @@ def evaluate_run(config: str | Config | None, shards: str, run_dir: str, *, hpar
     model.to(device).eval()
     bs = batch_size or int(cfg.hparams["batch_size"])
     batches = (torch.from_numpy(windows[i:i + bs].astype(np.int64)).to(device) for i in range(0, len(windows), bs))
-    metrics = {"step": step, **evaluate(model, batches, step, torch.Generator(device=device).manual_seed(seed)),
-               "eval_set": {"shards": storage.normalize(shards), "split": split, "windows": int(len(windows))}}
+    metrics = {"step": step, **evaluate(model, batches, step, torch.Generator(device=device).manual_seed(seed))}
+    if eval_samples:
+        rng = np.random.default_rng(seed)
+        reference = windows[rng.permutation(len(windows))[:REFERENCE_WINDOWS]]
+        ceiling = sample_windows(shards, "train", REFERENCE_WINDOWS, seed + 1) if split == "eval" else None
+        metrics.update(sample_quality(model, reference, ceiling, num=eval_samples, temperature=sample_temperature,
+                                      seed=seed))
+    metrics["eval_set"] = {"shards": storage.normalize(shards), "split": split, "windows": int(len(windows))}
     storage.write_json(storage.join(run_dir, "eval", f"step_{step:09d}.json"), metrics)
     storage.write_json(storage.join(run_dir, "eval_latest.json"), metrics)
     return metrics

@@ -25,9 +25,13 @@ from raymvae import storage
 from raymvae.config import Config, load_config
 from raymvae.errors import UserError
 from raymvae.export import copy_export, has_export
+from raymvae.train.objective import Objective
 from raymvae.tune.space import load_space, to_tune
 
 log = logging.getLogger(__name__)
+EVAL_PREFIXES = ("losses/", "metrics/", "samples/", "ceiling/")
+RESULT_METRICS = ("losses/elbo", "losses/r_loss", "losses/kl_bits", "metrics/accuracy", "metrics/sampled_accuracy",
+                  "metrics/no_event_baseline_accuracy", "samples/oa_mean", "samples/empty_rate", "ceiling/oa_mean")
 
 
 def _trial_settings(base: dict[str, Any], swept: dict[str, Any], run_dir: str, sweep: str, trial: str,
@@ -38,28 +42,33 @@ def _trial_settings(base: dict[str, Any], swept: dict[str, Any], run_dir: str, s
 
 
 def _function_trial(swept: dict[str, Any], *, base: dict, shards: str, output: str, sweep: str,
-                    common: dict) -> None:
+                    common: dict, threads: int) -> None:
     """One trial in this worker process: the shared loop, reporting eval results to Tune."""
     import torch
     from ray import tune
 
-    from raymvae.data import read_dataset
+    from raymvae.data import read_dataset, read_manifest
     from raymvae.train.loop import Worker, run_training
+    from raymvae.train.sampling import shuffle_buffer
 
+    torch.set_num_threads(threads)  # Ray sets OMP_NUM_THREADS=1 in a 1-CPU worker
     trial = tune.get_context().get_trial_id()
     settings = _trial_settings(base, swept, storage.join(output, "trials", trial), sweep, trial, common)
     cfg = Config.from_dict(settings["config"])
+    manifest = read_manifest(shards)
     train_ds = read_dataset(shards, cfg, "train").materialize()
     eval_ds = read_dataset(shards, cfg, "eval").materialize()
+    buffer = shuffle_buffer(int(cfg.hparams["batch_size"]), manifest["windows"]["train"],
+                            int(np.prod(manifest["window_shape"])) * np.dtype(manifest["dtype"]).itemsize)
 
-    def batches(ds):
-        for b in ds.iter_batches(batch_size=1024, batch_format="numpy"):
-            yield b
+    def batches(ds, shuffle: bool):
+        yield from ds.iter_batches(batch_size=1024, batch_format="numpy",
+                                   local_shuffle_buffer_size=buffer if shuffle else None)
 
     worker = Worker(rank=0, world=1, device=torch.device("cuda" if torch.cuda.is_available() else "cpu"),
                     report=lambda m: tune.report(m) if "metrics/accuracy" in m else None,  # eval results only
-                    train_batches=lambda: batches(train_ds.randomize_block_order()),
-                    eval_batches=lambda: batches(eval_ds))
+                    train_batches=lambda: batches(train_ds.randomize_block_order(), True),
+                    eval_batches=lambda: batches(eval_ds, False))
     run_training(settings, worker)
 
 
@@ -91,8 +100,14 @@ def sweep(config: str, shards: str, output: str, *, search: str | None = None, h
           num_samples: int = 8, num_steps: int = 2000, eval_every: int | None = None, scheduler: str = "asha",
           search_alg: str = "random", max_concurrent: int = 1, workers_per_trial: int = 0, use_gpu: bool = False,
           metric: str = "losses/elbo", mode: str = "max", eval_batches: int = 0, wandb: str = "offline",
-          seed: int = 0) -> dict[str, Any]:
-    """Run the sweep; write ``results.csv`` / ``.parquet`` sorted by the metric and export the best trial."""
+          seed: int = 0, objective: str | None = None, eval_samples: int = 512,
+          sample_temperature: float = 0.5) -> dict[str, Any]:
+    """Run the sweep; write ``results.csv`` / ``.parquet`` sorted by the metric and export the best trial.
+
+    ``objective`` (e.g. ``"metrics/accuracy + samples/oa_mean"``) ranks trials by a weighted sum of eval
+    metrics instead of ``metric``; it is reported as the metric ``objective``.
+    """
+    import ray
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
@@ -102,6 +117,16 @@ def sweep(config: str, shards: str, output: str, *, search: str | None = None, h
 
     base = load_config(config, hparams)
     space = load_space(search, base.hparams)
+    if objective:
+        parsed = Objective.parse(objective)
+        unknown = [m for m in parsed.metrics if not m.startswith(EVAL_PREFIXES)]
+        if unknown:
+            raise UserError(f"objective {objective!r}: {unknown[0]!r} is not an eval metric "
+                            f"({', '.join(p + '...' for p in EVAL_PREFIXES)})")
+        metric = "objective"
+    if metric.startswith(("samples/", "ceiling/")) or (objective and "samples/" in objective):
+        if not eval_samples:
+            raise UserError(f"{objective or metric} needs prior samples at each eval; set --eval-samples > 0")
     check_training(base, shards, None, num_workers=workers_per_trial)
     if not read_manifest(shards)["windows"]["eval"]:
         raise UserError(f"{shards} has no eval windows: trials are compared on eval metrics; prepare it with "
@@ -112,13 +137,17 @@ def sweep(config: str, shards: str, output: str, *, search: str | None = None, h
     eval_every = eval_every or max(1, num_steps // 10)
     name = f"{base.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     common = dict(num_steps=num_steps, eval_every=eval_every, eval_batches=eval_batches, log_every=eval_every,
-                  checkpoint_every=eval_every, keep_checkpoints=1, wandb=wandb, seed=seed)
+                  checkpoint_every=eval_every, keep_checkpoints=1, wandb=wandb, seed=seed, objective=objective,
+                  eval_samples=eval_samples, sample_temperature=sample_temperature)
     kwargs = dict(base=base.to_dict(), shards=shards, output=out, sweep=name, common=common)
     if workers_per_trial > 0:
         trainable = tune.with_resources(tune.with_parameters(_train_trial, workers=workers_per_trial,
                                                              use_gpu=use_gpu, **kwargs), {"cpu": 0.1})
     else:
-        trainable = tune.with_resources(tune.with_parameters(_function_trial, **kwargs),
+        # A trial reserves one CPU (the rest stay free for Ray Data's reads) but computes on its share of
+        # the cluster's cores: all of them when trials run one at a time.
+        threads = max(1, int(ray.cluster_resources().get("CPU", 1)) // max(1, max_concurrent))
+        trainable = tune.with_resources(tune.with_parameters(_function_trial, threads=threads, **kwargs),
                                         {"cpu": 1, "gpu": 1 if use_gpu else 0})
     evals = -(-num_steps // eval_every)
     sched = ASHAScheduler(max_t=evals + 1, grace_period=1, reduction_factor=2) if scheduler == "asha" else None
@@ -146,9 +175,7 @@ def sweep(config: str, shards: str, output: str, *, search: str | None = None, h
                      "iterations": metrics.get("training_iteration", 0),
                      "stopped_early": bool(metrics.get("training_iteration", 0) < evals and not result.error),
                      "step": metrics.get("step"),
-                     **{k: metrics.get(k) for k in ("losses/elbo", "losses/r_loss", "losses/kl_bits",
-                                                     "metrics/accuracy", "metrics/sampled_accuracy",
-                                                     "metrics/no_event_baseline_accuracy", metric)},
+                     **{k: metrics.get(k) for k in (*RESULT_METRICS, metric)},
                      "run_dir": storage.join(out, "trials", trial_id)})
     rows.sort(key=lambda r: (r[metric] is None, -(r[metric] or 0) if mode == "max" else (r[metric] or 0)))
     table = pa.Table.from_pylist(rows)
@@ -169,7 +196,18 @@ def sweep(config: str, shards: str, output: str, *, search: str | None = None, h
         storage.write_json(storage.join(target, "trial.json"), best)
     storage.write_bytes(storage.join(out, "results.csv"), csv.getvalue().encode())  # last: the sweep is done
     return {"name": name, "rows": rows, "best": best, "output": out, "evals": evals,
-            "metric": metric, "mode": mode}
+            "metric": metric, "mode": mode, "front": pareto_front(rows)}
+
+
+def pareto_front(rows: list[dict[str, Any]], x: str = "metrics/accuracy",
+                 y: str = "samples/oa_mean") -> list[dict[str, Any]]:
+    """The trials no other trial beats on both ``x`` and ``y`` (higher is better), by ``x``: the
+    reconstruction / sample-quality trade-off to pick a point from."""
+    done = [r for r in rows if r.get(x) is not None and r.get(y) is not None
+            and not (np.isnan(r[x]) or np.isnan(r[y]))]
+    front = [r for r in done if not any(o[x] >= r[x] and o[y] >= r[y] and (o[x] > r[x] or o[y] > r[y])
+                                        for o in done)]
+    return sorted(front, key=lambda r: r[x])
 
 
 def format_table(rows: list[dict[str, Any]], metric: str) -> str:
@@ -177,12 +215,23 @@ def format_table(rows: list[dict[str, Any]], metric: str) -> str:
     if not rows:
         return "(no trials)"
     swept = [k for k in rows[0] if k.startswith("swept/")]
-    head = ["trial_id"] + [k[6:] for k in swept] + [metric, "metrics/accuracy", "iters", "status"]
+    shown = list(dict.fromkeys([metric, "metrics/accuracy", "samples/oa_mean", "samples/empty_rate"]))
+    head = ["trial_id"] + [k[6:] for k in swept] + [m.split("/")[-1] for m in shown] + ["iters", "status"]
     lines = ["  ".join(f"{h:>14s}" for h in head)]
     for r in rows:
-        cells = [r["trial_id"][-14:]] + [_fmt(r[k]) for k in swept] + [_fmt(r[metric]), _fmt(r["metrics/accuracy"]),
-                                                                       str(r["iterations"]), r["status"]]
+        cells = [r["trial_id"][-14:]] + [_fmt(r[k]) for k in swept] + [_fmt(r.get(m)) for m in shown] + \
+            [str(r["iterations"]), r["status"]]
         lines.append("  ".join(f"{c:>14s}" for c in cells))
+    return "\n".join(lines)
+
+
+def format_front(front: list[dict[str, Any]]) -> str:
+    """The trade-off front as text, one trial a line with its swept values."""
+    lines = ["trade-off front (no trial is better on both teacher-forced accuracy and prior-sample OA):"]
+    for r in front:
+        lines.append(f"  {r['trial_id']}: accuracy {r['metrics/accuracy']:.4f}  samples OA {r['samples/oa_mean']:.3f}"
+                     f"  empty {r['samples/empty_rate']:.1%}  "
+                     + "  ".join(f"{k[6:]}={_fmt(v)}" for k, v in r.items() if k.startswith("swept/")))
     return "\n".join(lines)
 
 
