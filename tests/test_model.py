@@ -26,7 +26,7 @@ def random_windows(model, n: int, seed: int = 0) -> torch.Tensor:
         return torch.stack([torch.randint(0, 90, (n, t), generator=g), torch.randint(0, 90, (n, t), generator=g),
                             torch.randint(0, 512, (n, t), generator=g)], -1)
     if model.family == "drums":
-        return torch.randint(0, 1 << min(model.num_drum_classes, 62), (n, t), generator=g)
+        return torch.randint(0, 1 << min(model.codec.converter.num_drum_classes, 62), (n, t), generator=g)
     return torch.randint(0, 90, (n, t), generator=g)
 
 

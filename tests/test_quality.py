@@ -11,7 +11,8 @@ from raymvae.config import load_config
 from raymvae.errors import UserError
 from raymvae.model.evaluate import Reservoir
 from raymvae.music import converter_for
-from raymvae.music.quality import compare, drum_features, empty, feature_table, melody_features, overlapped_area
+from raymvae.music.converters import drum_bits
+from raymvae.music.quality import compare, drum_features, feature_table, melody_features, overlapped_area
 from raymvae.train.objective import Objective
 from raymvae.tune.sweep import pareto_front
 
@@ -48,14 +49,19 @@ def test_drum_features_and_empty_windows():
     kick, snare = 1, 2
     bar = [kick | snare, 0, 0, 0, kick, 0, 0, 0] * 2
     w = np.array([bar + bar, bar + [0] * 16])
-    f = drum_features(w, 9)
+    f = drum_features(drum_bits(w, 9))
     assert f["note_density"].tolist() == [6.0, 3.0]  # hits per bar
     assert f["groove_consistency"].tolist() == [1.0, 1.0 - 4 / 16]
     assert f["density/0"][0] == pytest.approx(8 / 32) and f["density/1"][0] == pytest.approx(4 / 32)
     assert f["empty_bar_rate"].tolist() == [0.0, 0.5]
     drums = converter_for("cat-drums_2bar_small")
-    assert empty(drums, np.vstack([w, np.zeros((1, 32), np.int64)])).tolist() == [False, False, True]
-    assert empty(MEL, np.array([[1] + [0] * 31, [C4] + [0] * 31])).tolist() == [True, False]
+    assert drums.is_empty(np.vstack([w, np.zeros((1, 32), np.int64)])).tolist() == [False, False, True]
+    assert MEL.is_empty(np.array([[1] + [0] * 31, [C4] + [0] * 31])).tolist() == [True, False]
+    trio = converter_for("hierdec-trio_16bar")
+    silent = np.zeros((2, 256, 3), np.int64)
+    silent[1, 5, 2] = kick
+    assert trio.is_empty(silent).tolist() == [True, False]
+    assert sorted(trio.features(silent))[:3] == ["bass/empty_bar_rate", "bass/mean_interval", "bass/mean_pitch"]
 
 
 def test_compare_reports_every_feature_the_mean_and_the_empty_rate():

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from raymvae.train.sampling import Rebatcher, augment, keep_mask, transpose
+from raymvae.music.converters import DrumsConverter, TrioConverter, transpose
+from raymvae.train.sampling import Rebatcher, keep_mask
 
 
 def _rows(counts):
@@ -38,9 +39,10 @@ def test_transposition_keeps_notes_in_range_and_varies():
         seen.add(int(t[1, 2] - w[1, 2]))
     assert seen == set(range(-5, 1))                   # 89 can only go down
     trio = np.stack([w, w, np.full_like(w, 300)], -1)
-    out = augment(trio, "trio", (-3, 3), 90, rng)
-    assert (out[..., 2] == 300).all()
-    assert augment(w, "drums", (-3, 3), 90, rng) is w
+    out = TrioConverter("trio", 1, transpose_range=(-3, 3)).augment(trio, rng)
+    assert (out[..., 2] == 300).all() and not np.array_equal(out, trio)
+    assert (out[..., 0] - trio[..., 0] == out[..., 1] - trio[..., 1]).all()   # melody and bass move together
+    assert DrumsConverter("drums", 1, transpose_range=(-3, 3)).augment(w, rng) is w
 
 
 def test_rebatcher_makes_full_batches():

@@ -22,7 +22,7 @@ from midi_fixtures import midi_bytes
 from raymvae.config import preset_path
 from raymvae.export import load_export, save_export
 from raymvae.generate.attributes import save_vector
-from raymvae.generate.batch import uniforms_for
+from raymvae.model.seeded import sampling_noise
 from raymvae.generate.constraints import ConstraintSettings, apply_actor, load_actor, save_constraints, \
     train_constraints
 from raymvae.generate.plan import prior_z
@@ -97,7 +97,7 @@ def post(server: str, path: str, body) -> requests.Response:
 
 def expected_sequences(local, z: np.ndarray, temperature: float, seed: int) -> list[dict]:
     model, conv = local
-    u = uniforms_for(seed, np.arange(len(z)), model.seq_len, model.sample_width)
+    u = sampling_noise(model, seed, np.arange(len(z)))
     with torch.no_grad():
         windows = model.decode(torch.from_numpy(z), temperature=temperature or None, uniforms=torch.from_numpy(u))
     return [MessageToDict(ns) for ns in conv.decode(windows.numpy())]

@@ -106,7 +106,7 @@ def _encode_rows(items: list[tuple[str, str, Any]], config: dict, kind: str, eva
                 kept = len(keep)
                 blob = np.ascontiguousarray(windows[keep]).tobytes()
                 index = keep.tobytes()
-                hist = np.concatenate(list(class_histogram(conv, windows[keep]).values())).astype(np.int64).tobytes()
+                hist = np.concatenate(list(conv.class_histogram(windows[keep]).values())).astype(np.int64).tobytes()
         rows["source"].append(source)
         rows["key"].append(key)
         rows["split"].append(split_of(key, eval_fraction))
@@ -183,29 +183,10 @@ def _explode(batch: pa.Table, split: str, shape: tuple[int, ...], dtype: str) ->
     })
 
 
-def class_histogram(conv, windows: np.ndarray) -> dict[str, list[int]]:
-    """Class counts of a converter's windows: melody classes; drum hits per drum class plus 'no hit' steps."""
-    if conv.family == "melody":
-        return {"melody": np.bincount(windows.ravel(), minlength=conv.num_classes).tolist()}
-    if conv.family == "drums":
-        return {"drums": _drum_hits(windows, conv.num_drum_classes)}
-    return {"melody": np.bincount(windows[..., 0].ravel(), minlength=conv.melody.num_classes).tolist(),
-            "bass": np.bincount(windows[..., 1].ravel(), minlength=conv.melody.num_classes).tolist(),
-            "drums": _drum_hits(windows[..., 2], conv.drums.num_drum_classes)}
-
-
-def _drum_hits(windows: np.ndarray, num_drum_classes: int) -> list[int]:
-    """Hits per drum class, then the number of steps with no hit."""
-    w = windows.astype(np.int64).ravel()
-    bits = (w[:, None] >> np.arange(num_drum_classes)) & 1
-    return bits.sum(0).tolist() + [int((w == 0).sum())]
-
-
 def _sum_histograms(cfg: Config, blobs: list[bytes]) -> dict[str, list[int]]:
     """Sum the per-file histograms (concatenated int64 counts) and split them by part."""
     conv = _converter(cfg.to_dict())
-    sizes = {k: len(v) for k, v in class_histogram(conv, np.zeros((0,) + tuple(conv.window_shape),
-                                                                   conv.dtype)).items()}
+    sizes = {k: len(v) for k, v in conv.class_histogram(np.zeros((0,) + tuple(conv.window_shape), conv.dtype)).items()}
     total = np.zeros(sum(sizes.values()), np.int64)
     for b in blobs:
         if b:

@@ -1,7 +1,8 @@
 """Attribute vectors: mean mu of the top quartile of an attribute minus that of the bottom quartile.
 
-Melody attributes come from raymvae.music.stats on the decoded windows;
-drum attributes are the hit density of each drum class. No Ray.
+The converter says which attributes its windows have and computes them
+(melodies: raymvae.music.stats on the decoded windows; drums: the hit
+density of each drum class). No Ray.
 """
 from __future__ import annotations
 
@@ -10,32 +11,17 @@ import torch
 
 from raymvae import storage
 from raymvae.model import MusicVAE
-from raymvae.music import converter_for, stats
-
-MELODY_ATTRIBUTES = {"note_density": stats.note_density, "pitch_range": stats.pitch_range,
-                     "pitch_height": stats.mean_pitch, "syncopation": stats.syncopation}
+from raymvae.music import converter_for
 
 
 def attribute_names(model: MusicVAE) -> list[str]:
-    """The attributes a model's data family supports."""
-    if model.family == "drums":
-        return [f"density_class_{c}" for c in range(model.num_drum_classes)]
-    return list(MELODY_ATTRIBUTES)
+    """The attributes a model's data family supports (a trio's: its melody's)."""
+    return converter_for(model.config).attribute_names
 
 
 def attribute_values(model: MusicVAE, windows: np.ndarray, name: str) -> np.ndarray:
     """The attribute of every window (trios: of the melody part)."""
-    if name not in attribute_names(model):
-        raise ValueError(f"unknown attribute {name!r} for {model.config.name}; "
-                         f"choose from {', '.join(attribute_names(model))}")
-    if model.family == "drums":
-        c = int(name.rsplit("_", 1)[1])
-        return ((windows.astype(np.int64) >> c) & 1).mean(axis=1)
-    conv = converter_for(model.config)
-    melody = windows[..., 0] if model.family == "trio" else windows
-    mconv = conv.melody if model.family == "trio" else conv
-    fn = MELODY_ATTRIBUTES[name]
-    return np.array([fn(ns) for ns in mconv.decode(melody)], np.float64)
+    return converter_for(model.config).attribute_values(windows, name)
 
 
 @torch.no_grad()

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 import torch
 
 from raymvae import storage
+from raymvae.model.seeded import decode_seeded
 
 log = logging.getLogger(__name__)
 FILES_PER_FOLDER = 1000
@@ -34,28 +35,17 @@ def relative_path(kind: str, idx: int) -> str:
     return f"{kind}/{idx // FILES_PER_FOLDER:03d}/{kind}_{idx:06d}.mid"
 
 
-def uniforms_for(seed: int, ids: np.ndarray, steps: int, width: int) -> np.ndarray:
-    """Per-row sampling noise [B, T, P] from (seed, id): the same file whatever the batch."""
-    return np.stack([np.random.default_rng([seed, int(i), 7]).random((steps, width)) for i in ids]).astype(np.float32)
-
-
 class Decoder:
     """Ray Data actor: one model replica, loaded once, decoding batches of planned rows."""
 
     def __init__(self, run_dir: str):
         from raymvae.export import load_export
 
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.model, _ = load_export(run_dir, device)
-        self.device = torch.device(device)
+        self.model, _ = load_export(run_dir, "cuda" if torch.cuda.is_available() else "cpu")
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        z = torch.from_numpy(np.stack(batch["z"]).astype(np.float32)).to(self.device)
-        temperature = float(batch["temperature"][0])
-        u = uniforms_for(int(batch["seed"][0]), batch["id"], self.model.seq_len, self.model.sample_width)
-        with torch.no_grad():
-            windows = self.model.decode(z, temperature=temperature or None,
-                                        uniforms=torch.from_numpy(u).to(self.device)).cpu().numpy()
+        windows = decode_seeded(self.model, np.stack(batch["z"]), float(batch["temperature"][0]),
+                                [(int(batch["seed"][0]), batch["id"])])
         return {**batch, "windows": windows}
 
 

@@ -30,7 +30,7 @@ def eval_reference(run_dir: str) -> tuple[np.ndarray, str] | None:
 def quality_report(config: dict, windows: np.ndarray, reference: tuple[np.ndarray, str] | None) -> str:
     """A text table: each feature's mean over the generated windows beside the eval data's, and their OA."""
     conv = converter_for(Config.from_dict(config))
-    empty = quality.empty(conv, windows)
+    empty = conv.is_empty(windows)
     head = f"{len(windows)} generated files: {empty.mean():.1%} empty (no note)"
     if reference is None:
         head += "; no eval data recorded in the run dir to compare with"

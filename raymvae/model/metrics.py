@@ -1,9 +1,10 @@
 """Evaluation metrics as additive counts (so batches and workers can be summed), then Magenta's scalars.
 
-accuracy = argmax == target over all steps (per head for trios, NADE: all
-bits right); per-class accuracy = recall of each target class; hierarchical
-models also get per-segment accuracy; the 'no event' baseline is what always
-predicting class 0 (NO_EVENT / no hits) would score.
+accuracy = argmax == target over all steps (per head for trios; drum bits:
+all bits right; the codec says which); per-class accuracy = recall of each
+target class; hierarchical models also get per-segment accuracy; the 'no
+event' baseline is what always predicting class 0 (no event / no hits) would
+score.
 """
 from __future__ import annotations
 
@@ -13,35 +14,16 @@ import torch
 
 from raymvae.model.vae import MusicVAE, Output
 
-HEAD_NAMES = {"melody": ["melody"], "drums": ["drums"], "trio": ["melody", "bass", "drums"]}
-
-
-def _class_parts(model: MusicVAE) -> list[int]:
-    return [model.parts[0]] if model.kind == "nade" else list(model.parts)
-
 
 def counts(model: MusicVAE, out: Output, predictions: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Additive counts of one batch (float64 tensors on the batch's device)."""
-    targets = out.targets
+    codec, targets = model.codec, out.targets
     pred = model.predictions(out.logits, targets) if predictions is None else predictions
     b, t = targets.shape[:2]
     f64 = dict(dtype=torch.float64, device=targets.device)
-    if model.kind == "nade":
-        step_ok = (pred == targets).all(-1, keepdim=True)                     # [B, T, 1]
-        hits = targets.bool()
-        per_class_total = hits.sum((0, 1)).to(**f64)                            # recall per drum bit
-        per_class_correct = (hits & (pred == targets)).sum((0, 1)).to(**f64)
-        baseline = (targets == 0).all(-1, keepdim=True)
-    else:
-        step_ok = pred == targets                                              # [B, T, P]
-        per_class_total, per_class_correct = [], []
-        for k, n in enumerate(model.parts):
-            tk = targets[..., k].reshape(-1)
-            per_class_total.append(torch.bincount(tk, minlength=n).to(**f64))
-            per_class_correct.append(torch.bincount(tk[step_ok[..., k].reshape(-1)], minlength=n).to(**f64))
-        per_class_total = torch.cat(per_class_total)
-        per_class_correct = torch.cat(per_class_correct)
-        baseline = targets == 0
+    step_ok = codec.step_correct(pred, targets)                                # [B, T, heads]
+    per_class_total, per_class_correct = codec.class_counts(pred, targets, step_ok)
+    baseline = codec.no_event(targets)
     result = {
         "sequences": torch.tensor(float(b), **f64),
         "r_loss": out.r_loss.detach().to(**f64).sum(),
@@ -51,8 +33,8 @@ def counts(model: MusicVAE, out: Output, predictions: torch.Tensor | None = None
         "steps": torch.tensor(float(b * t), **f64),
         "correct": step_ok.sum((0, 1)).to(**f64),
         "baseline": baseline.sum((0, 1)).to(**f64),
-        "class_total": per_class_total,
-        "class_correct": per_class_correct,
+        "class_total": per_class_total.to(**f64),
+        "class_correct": per_class_correct.to(**f64),
     }
     if model.kind == "hierarchical":
         u = model.decoder.num_segments
@@ -76,7 +58,7 @@ def summarize(model: MusicVAE, c: dict[str, torch.Tensor], prefix: str = "") -> 
     if not prefix:
         out.update({"loss": float(c["loss"]) / n, "losses/r_loss": r, "losses/kl_loss": float(c["kl_cost"]) / n,
                     "losses/kl_bits": kl / math.log(2), "losses/elbo": -(r + kl)})
-    heads = HEAD_NAMES[model.family] if model.kind != "nade" else ["drums"]
+    heads = model.codec.heads
     acc = (c["correct"] / steps).tolist()
     base = (c["baseline"] / steps).tolist()
     out[f"metrics/{prefix}accuracy"] = sum(acc) / len(acc)
@@ -99,10 +81,8 @@ def summarize(model: MusicVAE, c: dict[str, torch.Tensor], prefix: str = "") -> 
 
 def per_class_accuracy(model: MusicVAE, c: dict[str, torch.Tensor]) -> dict[str, list[float | None]]:
     """Recall of each target class per head (None where the class never occurs)."""
-    heads = HEAD_NAMES[model.family] if model.kind != "nade" else ["drum_bits"]
-    sizes = _class_parts(model)
     out, start = {}, 0
-    for name, size in zip(heads, sizes):
+    for name, size in model.codec.class_heads:
         tot, cor = c["class_total"][start:start + size], c["class_correct"][start:start + size]
         out[name] = [float(x / t) if t > 0 else None for x, t in zip(cor.tolist(), tot.tolist())]
         start += size

@@ -1,8 +1,9 @@
 """MusicVAE: encoder -> q(z|x) -> decoder, on class-index windows as the converters emit them.
 
-The model builds its own input encodings from class indices (one-hot
-melodies, the 10-dim drum roll, the 692-dim trio frame), so callers pass
-``encode_midi`` output (as a LongTensor) straight in.
+The model builds its own input encodings from class indices through its
+data family's codec (one-hot melodies, the 10-dim drum roll, the 692-dim
+trio frame), so callers pass ``encode_midi`` output (as a LongTensor)
+straight in.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from torch import nn
 
 from raymvae.config import Config, load_config
 from raymvae.model import loss as L
+from raymvae.model.codecs import codec_for
 from raymvae.model.decoders import CategoricalDecoder, HierarchicalDecoder, NadeDecoder
 from raymvae.model.lstm import BidirectionalLSTM, small_normal_linear
 
@@ -68,22 +70,14 @@ class MusicVAE(nn.Module):
                 raise ValueError(f"{key}=True is not supported (no Magenta config uses it)")
         conv = converter_for(config)
         self.family = conv.family
+        self.codec = codec_for(conv)
+        self.parts = self.codec.parts
         self.kind = config.model["decoder"]
         self.seq_len = int(hp["max_seq_len"])
         self.z_size = int(hp["z_size"])
         keep = float(hp.get("dropout_keep_prob", 1.0))
         dec_sizes = list(hp["dec_rnn_size"])
-        if self.family == "melody":
-            self.parts = [conv.num_classes]
-            enc_depth = conv.num_classes
-        elif self.family == "drums":
-            self.num_drum_classes = conv.num_drum_classes
-            self.parts = [conv.num_classes] if self.kind != "nade" else [conv.num_drum_classes]
-            enc_depth = conv.num_drum_classes + 1
-        else:
-            self.num_drum_classes = conv.drums.num_drum_classes
-            self.parts = [conv.melody.num_classes, conv.melody.num_classes, conv.drums.num_classes]
-            enc_depth = sum(self.parts)
+        enc_depth = self.codec.input_depth
         enc_sizes = list(hp["enc_rnn_size"])
         if config.model["encoder"] == "hierarchical":
             self.encoder = HierarchicalEncoder(enc_depth, enc_sizes, config.model["level_lengths"], keep)
@@ -102,33 +96,18 @@ class MusicVAE(nn.Module):
         else:
             raise ValueError(f"unknown decoder {self.kind!r}")
 
-    # Encodings ----------------------------------------------------------------
-    def _bits(self, w: torch.Tensor) -> torch.Tensor:
-        return (w.long().unsqueeze(-1) >> torch.arange(self.num_drum_classes, device=w.device)) & 1
-
+    # Encodings (the data family's codec) ------------------------------------
     def targets(self, windows: torch.Tensor) -> torch.Tensor:
-        """Decoder targets [B, T, P] (class per head; NADE: one column per drum bit)."""
-        w = windows.long()
-        if self.family == "trio":
-            return w
-        return self._bits(w) if self.kind == "nade" else w.unsqueeze(-1)
+        """Decoder targets [B, T, P] (class per head; drum-roll outputs: one column per drum bit)."""
+        return self.codec.targets(windows)
 
     def encoder_inputs(self, windows: torch.Tensor) -> torch.Tensor:
-        """One-hot melodies, the drum roll (class bits + 'no hit'), or the 692-dim trio frame."""
-        w = windows.long()
-        if self.family == "melody":
-            return F.one_hot(w, self.parts[0]).float()
-        if self.family == "drums":
-            return torch.cat([self._bits(w), (w == 0).long().unsqueeze(-1)], -1).float()
-        return torch.cat([F.one_hot(w[..., k], n) for k, n in enumerate(self.parts)], -1).float()
+        """One-hot classes per part, or the drum roll (class bits + 'no hit')."""
+        return self.codec.encoder_inputs(windows)
 
     def windows_from_targets(self, targets: torch.Tensor) -> torch.Tensor:
         """Inverse of ``targets``: the converter's window format."""
-        if self.family == "trio":
-            return targets
-        if self.kind == "nade":
-            return (targets.long() << torch.arange(targets.shape[-1], device=targets.device)).sum(-1)
-        return targets[..., 0]
+        return self.codec.windows(targets)
 
     # Inference ------------------------------------------------------------------
     def encode(self, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -168,8 +147,8 @@ class MusicVAE(nn.Module):
 
     @property
     def sample_width(self) -> int:
-        """P of the ``uniforms`` that ``decode`` takes: heads, or drum bits for NADE."""
-        return self.parts[0] if self.kind == "nade" else len(self.parts)
+        """P of the ``uniforms`` that ``decode`` takes: heads, or drum bits for drum-roll outputs."""
+        return self.codec.sample_width
 
     def sample(self, n: int, temperature: float | None = 0.5, generator: torch.Generator | None = None,
                length: int | None = None) -> torch.Tensor:
@@ -205,10 +184,8 @@ class MusicVAE(nn.Module):
                       logits, targets, mu, sigma)
 
     def predictions(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Predicted classes per head [B, T, P] (NADE: bits at 0.5 given the true earlier bits)."""
-        if self.kind == "nade":
-            return self.decoder.predictions(logits, targets)
-        return self.decoder.predictions(logits)
+        """Predicted classes per head [B, T, P] (drum bits: at 0.5 given the true earlier bits)."""
+        return self.codec.predictions(self.decoder, logits, targets)
 
 
 def build(config: str | Config | dict, hparams: str | dict | None = None) -> MusicVAE:

@@ -7,6 +7,12 @@ piece as Magenta does; trios are not deduped), but as class indices:
 melody 0..89 (0 no event, 1 note off, 2 + pitch - 21), drums the decoder's
 class (a bitmask over drum classes: 0..511 for the 9 reduced classes),
 trio ``[..., 3]`` = (melody, bass, drums).
+
+Each converter also knows its windows as data: ``parts`` names the
+instruments of a window (one for melodies and drums; melody, bass, drums
+for trios), each with a part converter that says what a class means for
+statistics, transposition, class histograms, attributes and sample
+quality. The model's tensor side of the same is ``raymvae.model.codecs``.
 """
 from __future__ import annotations
 
@@ -15,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from raymvae.music import _extract
+from raymvae.music import _extract, quality, stats
 from raymvae.music.errors import MidiError
 from raymvae.music.midi_write import note_sequence_to_midi_bytes
 from raymvae.music.sequence import NoteArrays, Quantized, from_note_sequence, parse_midi, quantized_pieces
@@ -61,6 +67,31 @@ def _windows(events: np.ndarray, offsets: np.ndarray, slice_steps: int) -> np.nd
     if not out:
         return np.zeros((0, slice_steps), np.int64)
     return np.concatenate(out)
+
+
+MELODY_ATTRIBUTES = {"note_density": stats.note_density, "pitch_range": stats.pitch_range,
+                     "pitch_height": stats.mean_pitch, "syncopation": stats.syncopation}
+
+
+def drum_bits(windows: np.ndarray, num_drum_classes: int) -> np.ndarray:
+    """Drum windows (a bitmask of the classes hit per step) as bits ``[..., num_drum_classes]``."""
+    return (np.asarray(windows, np.int64)[..., None] >> np.arange(num_drum_classes)) & 1
+
+
+def transpose(windows: np.ndarray, lo: int, hi: int, num_classes: int, rng: np.random.Generator) -> np.ndarray:
+    """Shift the pitch classes (>= 2) of melody windows [N, T] (or [N, T, k] columns) by a random
+    amount in [lo, hi] per row, narrowed per row so that every note stays within the class range."""
+    w = windows.astype(np.int64)
+    flat = w.reshape(len(w), -1)
+    is_pitch = flat >= 2
+    top = np.where(is_pitch, flat, -1).max(1)
+    bottom = np.where(is_pitch, flat, num_classes).min(1)
+    has = is_pitch.any(1)
+    low = np.where(has, np.maximum(lo, 2 - bottom), lo)
+    high = np.where(has, np.minimum(hi, num_classes - 1 - top), hi)
+    shift = rng.integers(low, high + 1)
+    out = np.where(is_pitch, flat + shift[:, None], flat)
+    return out.reshape(w.shape).astype(windows.dtype)
 
 
 def _melody_classes(events: np.ndarray, min_pitch: int) -> np.ndarray:
@@ -123,6 +154,63 @@ class Converter:
 
     def _piece_windows(self, q: Quantized) -> np.ndarray:
         raise NotImplementedError
+
+    # The windows as data --------------------------------------------------------
+    roll_input = False    # the model's encoder reads this part as a drum roll (bits + 'no hit'), not one-hot
+    roll_output = False   # the model's decoder emits this part as a drum roll (bits), not classes
+    transposable = False  # its classes are pitches that augmentation may shift
+
+    @property
+    def parts(self) -> list[tuple[str, "Converter"]]:
+        """(name, part converter) of each instrument of a window, in column order."""
+        return [(self.family, self)]
+
+    def split(self, windows: np.ndarray) -> list[np.ndarray]:
+        """Each part's windows [N, T] (a single-part family's windows are that part)."""
+        w = np.asarray(windows)
+        return [w] if len(self.parts) == 1 else [w[..., k] for k in range(len(self.parts))]
+
+    def is_empty(self, windows: np.ndarray) -> np.ndarray:
+        """True for windows with no note and no hit in any part."""
+        return np.logical_and.reduce([p.part_is_empty(w) for (_, p), w in zip(self.parts, self.split(windows))])
+
+    def class_histogram(self, windows: np.ndarray) -> dict[str, list[int]]:
+        """Class counts per part (drums: hits per drum class plus the number of steps with no hit)."""
+        return {name: p.part_histogram(w) for (name, p), w in zip(self.parts, self.split(windows))}
+
+    def features(self, windows: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Sample-quality features per window with their bin edges (``raymvae.music.quality``), by name;
+        a multi-part family's names start with the part (``bass/pitch_range``)."""
+        many = len(self.parts) > 1
+        return {(f"{name}/" if many else "") + feature: values
+                for (name, p), w in zip(self.parts, self.split(windows))
+                for feature, values in p.part_features(w).items()}
+
+    def augment(self, windows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Transposition by ``transpose_range``: one random shift per window for all its pitched parts
+        (melody, bass), narrowed so that every note stays in range; drums never move."""
+        lo, hi = self.transpose_range
+        cols = [k for k, (_, p) in enumerate(self.parts) if p.transposable]
+        if not cols or (lo == 0 and hi == 0):
+            return windows
+        classes = self.parts[cols[0]][1].num_classes
+        if len(self.parts) == 1:
+            return transpose(windows, lo, hi, classes, rng)
+        out = windows.copy()
+        out[..., cols] = transpose(windows[..., cols], lo, hi, classes, rng)
+        return out
+
+    @property
+    def attribute_names(self) -> list[str]:
+        """Attributes for attribute vectors: those of the first part (a trio's melody)."""
+        return self.parts[0][1].part_attribute_names()
+
+    def attribute_values(self, windows: np.ndarray, name: str) -> np.ndarray:
+        """Attribute ``name`` of every window (of its first part)."""
+        if name not in self.attribute_names:
+            raise ValueError(f"unknown attribute {name!r} for {self.name}; "
+                             f"choose from {', '.join(self.attribute_names)}")
+        return self.parts[0][1].part_attribute_values(self.split(windows)[0], name)
 
     # Decoding ---------------------------------------------------------------
     def decode(self, windows: np.ndarray) -> list:
@@ -212,6 +300,25 @@ class MelodyConverter(Converter):
         _melody_to_notes(ns, window, self.min_pitch, 0, 0)
         return ns
 
+    # A melody part: classes 0 no event, 1 note off, 2 + pitch - min_pitch.
+    transposable = True
+
+    def part_is_empty(self, windows: np.ndarray) -> np.ndarray:
+        return ~(np.asarray(windows) >= 2).any(1)
+
+    def part_histogram(self, windows: np.ndarray) -> list[int]:
+        return np.bincount(np.asarray(windows, np.int64).ravel(), minlength=self.num_classes).tolist()
+
+    def part_features(self, windows: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        return quality.binned(quality.melody_features(windows, self.min_pitch), quality.MELODY_BINS,
+                              np.shape(windows)[1])
+
+    def part_attribute_names(self) -> list[str]:
+        return list(MELODY_ATTRIBUTES)
+
+    def part_attribute_values(self, windows: np.ndarray, name: str) -> np.ndarray:
+        return np.array([MELODY_ATTRIBUTES[name](ns) for ns in self.decode(windows)], np.float64)
+
 
 class DrumsConverter(Converter):
     """``DrumsConverter``: all drum notes merged, classes per step as a bitmask."""
@@ -219,8 +326,9 @@ class DrumsConverter(Converter):
     family = "drums"
 
     def __init__(self, name: str, slice_bars: int, max_bars: int | None = 100, gap_bars: float | None = 1,
-                 pitch_classes: str = "reduced", roll_output: bool = False, **kw: Any):
+                 pitch_classes: str = "reduced", roll_output: bool = False, roll_input: bool = True, **kw: Any):
         super().__init__(name, slice_bars, **kw)
+        self.roll_input = bool(roll_input)
         self.max_bars = max_bars
         self.gap_bars = gap_bars
         self.pitch_classes = REDUCED_DRUM_PITCH_CLASSES if pitch_classes == "reduced" else FULL_DRUM_PITCH_CLASSES
@@ -257,12 +365,6 @@ class DrumsConverter(Converter):
         w = _windows(ev, offs, self.window_steps)
         return w[_extract.unique_rows(w)]
 
-    def roll(self, windows: np.ndarray) -> np.ndarray:
-        """Encoder input roll ``[..., classes + 1]``: class bits plus a no-hit bit."""
-        w = np.asarray(windows, np.int64)
-        bits = (w[..., None] >> np.arange(self.num_drum_classes)) & 1
-        return np.concatenate([bits, (w == 0)[..., None]], axis=-1).astype(np.float32)
-
     def _decode_one(self, window: np.ndarray, ns=None, instrument: int = 9):
         ns = ns if ns is not None else _new_sequence()
         for step, mask in enumerate(np.asarray(window, np.int64).tolist()):
@@ -279,6 +381,25 @@ class DrumsConverter(Converter):
             ns.total_time = max(ns.total_time, max(n.end_time for n in ns.notes))
         return ns
 
+    # A drum part: each class a bitmask of the drum classes hit on the step.
+    def part_is_empty(self, windows: np.ndarray) -> np.ndarray:
+        return ~(np.asarray(windows) != 0).any(1)
+
+    def part_histogram(self, windows: np.ndarray) -> list[int]:
+        """Hits per drum class, then the number of steps with no hit."""
+        w = np.asarray(windows, np.int64).ravel()
+        return drum_bits(w, self.num_drum_classes).sum(0).tolist() + [int((w == 0).sum())]
+
+    def part_features(self, windows: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        return quality.binned(quality.drum_features(drum_bits(windows, self.num_drum_classes)), quality.DRUM_BINS,
+                              np.shape(windows)[1])
+
+    def part_attribute_names(self) -> list[str]:
+        return [f"density_class_{c}" for c in range(self.num_drum_classes)]
+
+    def part_attribute_values(self, windows: np.ndarray, name: str) -> np.ndarray:
+        return drum_bits(windows, self.num_drum_classes)[..., int(name.rsplit("_", 1)[1])].mean(axis=1)
+
 
 class TrioConverter(Converter):
     """``TrioConverter``: melody + bass + drums, cross product of instruments."""
@@ -290,7 +411,11 @@ class TrioConverter(Converter):
         self.gap_bars = int(gap_bars)
         self.max_bars = int(max_bars)
         self.melody = MelodyConverter(name, slice_bars, max_bars=None, gap_bars=None)
-        self.drums = DrumsConverter(name, slice_bars, max_bars=None, gap_bars=None)
+        self.drums = DrumsConverter(name, slice_bars, max_bars=None, gap_bars=None, roll_input=False)
+
+    @property
+    def parts(self) -> list[tuple[str, Converter]]:
+        return [("melody", self.melody), ("bass", self.melody), ("drums", self.drums)]
 
     @property
     def window_shape(self) -> tuple[int, ...]:

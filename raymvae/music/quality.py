@@ -25,18 +25,19 @@ Features work on class-index windows (no MIDI round trip), 16 steps per bar:
 | density/K | drums (<= 9 classes) | share of steps where class K hits | 1/16 wide, 0..1 |
 | groove_consistency | drums | 1 - mean Hamming distance of neighbouring bars' onsets | 1/16 wide, 0..1 |
 
-Trios get the melody features for ``melody/`` and ``bass/`` and the drum
-features for ``drums/``. No torch, no Ray.
+Each converter part computes its own (``Converter.features``): trios get
+the melody features for ``melody/`` and ``bass/`` and the drum features
+for ``drums/``. No torch, no Ray.
 """
 from __future__ import annotations
 
 import numpy as np
 
 STEPS_PER_BAR = 16
-_MELODY_BINS = {"note_density": (0.0, 16.0, 0.5), "pitch_range": (0.0, 88.0, 2.0), "mean_pitch": (20.0, 110.0, 2.0),
+MELODY_BINS = {"note_density": (0.0, 16.0, 0.5), "pitch_range": (0.0, 88.0, 2.0), "mean_pitch": (20.0, 110.0, 2.0),
                 "pitch_class_entropy": (0.0, 3.6, 0.15), "mean_interval": (0.0, 24.0, 1.0),
                 "note_length": (0.0, 32.0, 1.0)}
-_DRUM_BINS = {"note_density": (0.0, 48.0, 1.0), "groove_consistency": (0.0, 1.0, 1.0 / 16)}
+DRUM_BINS = {"note_density": (0.0, 48.0, 1.0), "groove_consistency": (0.0, 1.0, 1.0 / 16)}
 _DENSITY_BINS = (0.0, 1.0, 1.0 / 16)
 
 
@@ -76,13 +77,12 @@ def melody_features(windows: np.ndarray, min_pitch: int) -> dict[str, np.ndarray
     return out
 
 
-def drum_features(windows: np.ndarray, num_classes: int) -> dict[str, np.ndarray]:
-    """Features of drum windows (a bitmask of the classes hit on each step)."""
-    w = np.asarray(windows, np.int64)
-    n, steps = w.shape
+def drum_features(bits: np.ndarray) -> dict[str, np.ndarray]:
+    """Features of drum windows given as bits ``[N, T, classes]`` (the classes hit on each step)."""
+    bits = np.asarray(bits, np.int64)
+    n, steps, num_classes = bits.shape
     bars = max(1, steps // STEPS_PER_BAR)
-    bits = (w[..., None] >> np.arange(num_classes)) & 1
-    grid = (w != 0)[:, :bars * STEPS_PER_BAR].reshape(n, bars, -1)
+    grid = bits.any(-1)[:, :bars * STEPS_PER_BAR].reshape(n, bars, -1)
     out = {"note_density": bits.sum((1, 2)) / bars, "empty_bar_rate": 1.0 - grid.any(2).mean(1),
            "groove_consistency": 1.0 - (grid[:, 1:] != grid[:, :-1]).mean((1, 2)) if bars > 1 else np.ones(n)}
     if num_classes <= 9:
@@ -91,38 +91,17 @@ def drum_features(windows: np.ndarray, num_classes: int) -> dict[str, np.ndarray
     return out
 
 
-def _bins(name: str, family: str, bars: int) -> np.ndarray:
-    if name == "empty_bar_rate":
-        return _rate_edges(bars)
-    if name.startswith("density/"):
-        return _edges(*_DENSITY_BINS)
-    return _edges(*(_DRUM_BINS if family == "drums" else _MELODY_BINS)[name])
+def binned(values: dict[str, np.ndarray], table: dict[str, tuple[float, float, float]], steps: int
+           ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each feature's values with its bin edges: ``table`` (MELODY_BINS, DRUM_BINS) by name, the shares
+    of bars one bin per possible value, per-class densities 1/16 wide."""
+    bars = max(1, steps // STEPS_PER_BAR)
 
-
-def features(converter, windows: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Every feature of ``converter``'s windows as (values per window, bin edges), by name."""
-    w = np.asarray(windows)
-    bars = max(1, w.shape[1] // STEPS_PER_BAR)
-    if converter.family == "melody":
-        parts = [("", "melody", melody_features(w, converter.min_pitch))]
-    elif converter.family == "drums":
-        parts = [("", "drums", drum_features(w, converter.num_drum_classes))]
-    else:
-        parts = [("melody/", "melody", melody_features(w[..., 0], converter.melody.min_pitch)),
-                 ("bass/", "melody", melody_features(w[..., 1], converter.melody.min_pitch)),
-                 ("drums/", "drums", drum_features(w[..., 2], converter.drums.num_drum_classes))]
-    return {prefix + name: (values, _bins(name, family, bars))
-            for prefix, family, feats in parts for name, values in feats.items()}
-
-
-def empty(converter, windows: np.ndarray) -> np.ndarray:
-    """True for windows with no note and no hit at all (melody classes 0/1 only, drum bitmask 0)."""
-    w = np.asarray(windows, np.int64)
-    if converter.family == "melody":
-        return ~(w >= 2).any(1)
-    if converter.family == "drums":
-        return ~(w != 0).any(1)
-    return ~((w[..., 0] >= 2).any(1) | (w[..., 1] >= 2).any(1) | (w[..., 2] != 0).any(1))
+    def edges(name: str) -> np.ndarray:
+        if name == "empty_bar_rate":
+            return _rate_edges(bars)
+        return _edges(*(_DENSITY_BINS if name.startswith("density/") else table[name]))
+    return {name: (v, edges(name)) for name, v in values.items()}
 
 
 def overlapped_area(a: np.ndarray, b: np.ndarray, edges: np.ndarray) -> float:
@@ -141,18 +120,18 @@ def overlapped_area(a: np.ndarray, b: np.ndarray, edges: np.ndarray) -> float:
 def compare(converter, windows: np.ndarray, reference: np.ndarray) -> dict[str, float]:
     """``oa/<feature>`` of ``windows`` against ``reference``, their mean ``oa_mean``, and ``empty_rate``
     (the share of ``windows`` with no note at all)."""
-    ours, theirs = features(converter, windows), features(converter, reference)
+    ours, theirs = converter.features(windows), converter.features(reference)
     out = {f"oa/{name}": overlapped_area(values, theirs[name][0], edges) for name, (values, edges) in ours.items()}
     out["oa_mean"] = float(np.mean(list(out.values())))
-    out["empty_rate"] = float(empty(converter, windows).mean()) if len(windows) else 0.0
+    out["empty_rate"] = float(converter.is_empty(windows).mean()) if len(windows) else 0.0
     return out
 
 
 def feature_table(converter, windows: np.ndarray, reference: np.ndarray | None = None
                   ) -> list[tuple[str, float, float, float]]:
     """(feature, mean over ``windows``, mean over ``reference``, OA) per feature; NaN where there is no reference."""
-    ours = features(converter, windows)
-    theirs = features(converter, reference) if reference is not None and len(reference) else None
+    ours = converter.features(windows)
+    theirs = converter.features(reference) if reference is not None and len(reference) else None
     rows = []
     for name, (values, edges) in ours.items():
         ref = theirs[name][0] if theirs is not None else None

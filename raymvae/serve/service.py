@@ -20,9 +20,9 @@ import torch
 from raymvae import storage
 from raymvae.export import load_export
 from raymvae.generate.attributes import attribute_names, load_vector, saved_vectors
-from raymvae.generate.batch import uniforms_for
 from raymvae.generate.constraints import Actor, load_actor, saved_actors
 from raymvae.generate.plan import NoWindowError, check_interpolation, select_window
+from raymvae.model.seeded import decode_seeded
 from raymvae.music import converter_for
 from raymvae.serve.settings import ServeSettings
 
@@ -169,12 +169,10 @@ class ModelService:
         decoding = [i for i, j in enumerate(jobs) if j.decode]
         for temperature in sorted({jobs[i].temperature for i in decoding}):
             group = [i for i in decoding if jobs[i].temperature == temperature]
-            z = torch.from_numpy(np.concatenate([results[i].z for i in group])).to(self.device)
-            u = np.concatenate([uniforms_for(jobs[i].seed, np.arange(len(results[i].z)), self.model.seq_len,
-                                             self.model.sample_width) for i in group])
+            z = np.concatenate([results[i].z for i in group])
             with self._autocast():
-                windows = self.model.decode(z, temperature=temperature or None,
-                                            uniforms=torch.from_numpy(u).to(self.device)).cpu().numpy()
+                windows = decode_seeded(self.model, z, temperature,
+                                        [(jobs[i].seed, range(len(results[i].z))) for i in group])
             start = 0
             for i in group:
                 n = len(results[i].z)

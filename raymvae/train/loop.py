@@ -27,7 +27,7 @@ from raymvae.model.training import make_optimizer, train_step, unwrap
 from raymvae.music import converter_for
 from raymvae.train import checkpoints
 from raymvae.train.objective import Objective
-from raymvae.train.sampling import Rebatcher, augment, keep_mask
+from raymvae.train.sampling import Rebatcher, keep_mask
 from raymvae.train.tracking import Tracker
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,6 @@ def _all_true(flag: bool, worker: Worker) -> bool:
 def _epoch_batches(worker: Worker, epoch: int, settings: dict, conv, batch_size: int,
                    seen: Reservoir | None = None) -> Iterator[torch.Tensor]:
     """The epoch's training batches; the windows drawn (before transposition) also go into ``seen``."""
-    classes = getattr(conv, "melody", conv).num_classes  # melody classes (a trio's melody part)
     rng = np.random.default_rng([settings["seed"], epoch, worker.rank])
     rebatch = Rebatcher(batch_size)
     for b in worker.train_batches():
@@ -75,7 +74,7 @@ def _epoch_batches(worker: Worker, epoch: int, settings: dict, conv, batch_size:
         drawn = np.asarray(b["windows"])[keep]
         if seen is not None:
             seen.push(drawn)
-        windows = augment(drawn, conv.family, tuple(conv.transpose_range), classes, rng)
+        windows = conv.augment(drawn, rng)
         for batch in rebatch.push(windows):
             yield torch.from_numpy(batch.astype(np.int64))
 

@@ -44,37 +44,6 @@ def keep_mask(file_id: np.ndarray, file_windows: np.ndarray, file_position: np.n
     return keep
 
 
-def transpose(windows: np.ndarray, lo: int, hi: int, num_classes: int, rng: np.random.Generator) -> np.ndarray:
-    """Shift the pitch classes (>= 2) of melody windows [N, T] (or [N, T, k] columns) by a random
-    amount in [lo, hi] per row, narrowed per row so that every note stays within the class range."""
-    if lo == 0 and hi == 0:
-        return windows
-    w = windows.astype(np.int64)
-    flat = w.reshape(len(w), -1)
-    is_pitch = flat >= 2
-    top = np.where(is_pitch, flat, -1).max(1)
-    bottom = np.where(is_pitch, flat, num_classes).min(1)
-    has = is_pitch.any(1)
-    low = np.where(has, np.maximum(lo, 2 - bottom), lo)
-    high = np.where(has, np.minimum(hi, num_classes - 1 - top), hi)
-    shift = rng.integers(low, high + 1)
-    out = np.where(is_pitch, flat + shift[:, None], flat)
-    return out.reshape(w.shape).astype(windows.dtype)
-
-
-def augment(windows: np.ndarray, family: str, transpose_range: tuple[int, int], num_classes: int,
-            rng: np.random.Generator) -> np.ndarray:
-    """Transposition per config: melodies, and the melody + bass columns of trios (drums never)."""
-    lo, hi = transpose_range
-    if family == "melody":
-        return transpose(windows, lo, hi, num_classes, rng)
-    if family == "trio":
-        out = windows.copy()
-        out[..., :2] = transpose(windows[..., :2], lo, hi, num_classes, rng)
-        return out
-    return windows
-
-
 class Rebatcher:
     """Collects filtered rows into fixed-size batches (filtering leaves ragged ones)."""
 

@@ -1,0 +1,136 @@
+"""One codec per data family: the model's view of a converter's class-index windows, as tensors.
+
+Magenta's converters expose ``input_depth``, ``output_depth`` and
+``to_tensors``; here the converter's ``parts`` (melody; drums; melody, bass,
+drums) decide the encoder inputs (one-hot per part, or a drum roll of class
+bits plus 'no hit' where the converter reads its drums as a roll), the
+decoder's output heads and targets, and the metrics' per-head counts. A
+converter whose output is a drum roll (``roll_output``, Magenta's NADE
+configs) gives bit targets: ``DrumBitsCodec``. New data families plug in
+here and in their converter. No Ray.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from raymvae.music.converters import Converter
+
+NO_EVENT = 0  # the 'no event' class of every part: melody hold / no note, drums no hit
+
+
+def drum_bits(windows: torch.Tensor, num_drum_classes: int) -> torch.Tensor:
+    """Drum windows (bitmasks) as bits ``[..., num_drum_classes]`` (the tensor twin of the converter's)."""
+    return (windows.long().unsqueeze(-1) >> torch.arange(num_drum_classes, device=windows.device)) & 1
+
+
+class Codec:
+    """Categorical heads: one softmax per part over its classes, targets = the window's classes."""
+
+    def __init__(self, converter: Converter):
+        self.converter = converter
+        self.heads = [name for name, _ in converter.parts]
+        self.parts = [p.num_classes for _, p in converter.parts]
+        self.stacked = len(converter.parts) > 1   # windows [..., parts] rather than [...]
+
+    @property
+    def input_depth(self) -> int:
+        return sum(p.num_drum_classes + 1 if p.roll_input else p.num_classes for _, p in self.converter.parts)
+
+    @property
+    def sample_width(self) -> int:
+        """P of the noise ``[B, T, P]`` that seeded decoding draws: one uniform per head and step."""
+        return len(self.parts)
+
+    @property
+    def class_heads(self) -> list[tuple[str, int]]:
+        """(name, classes) of each head's per-class accuracy."""
+        return list(zip(self.heads, self.parts))
+
+    def encoder_inputs(self, windows: torch.Tensor) -> torch.Tensor:
+        """Per part one-hot classes, or the drum roll (class bits + 'no hit'), concatenated."""
+        w = windows.long()
+        cols = [w[..., k] for k in range(len(self.parts))] if self.stacked else [w]
+        out = []
+        for (_, p), c in zip(self.converter.parts, cols):
+            if p.roll_input:
+                out.append(torch.cat([drum_bits(c, p.num_drum_classes), (c == NO_EVENT).long().unsqueeze(-1)], -1))
+            else:
+                out.append(F.one_hot(c, p.num_classes))
+        return torch.cat(out, -1).float()
+
+    def targets(self, windows: torch.Tensor) -> torch.Tensor:
+        """Decoder targets [B, T, P]: the class of each head."""
+        w = windows.long()
+        return w if self.stacked else w.unsqueeze(-1)
+
+    def windows(self, targets: torch.Tensor) -> torch.Tensor:
+        """Inverse of ``targets``: the converter's window format."""
+        return targets if self.stacked else targets[..., 0]
+
+    def predictions(self, decoder, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Predicted class per head [B, T, P]."""
+        return decoder.predictions(logits)
+
+    def step_correct(self, predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """[B, T, heads]: the step right, per head."""
+        return predictions == targets
+
+    def no_event(self, targets: torch.Tensor) -> torch.Tensor:
+        """[B, T, heads]: where always predicting 'no event' would be right."""
+        return targets == NO_EVENT
+
+    def class_counts(self, predictions: torch.Tensor, targets: torch.Tensor, step_ok: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Occurrences and correct predictions of each class of each head, concatenated (int64)."""
+        total, correct = [], []
+        for k, n in enumerate(self.parts):
+            tk = targets[..., k].reshape(-1)
+            total.append(torch.bincount(tk, minlength=n))
+            correct.append(torch.bincount(tk[step_ok[..., k].reshape(-1)], minlength=n))
+        return torch.cat(total), torch.cat(correct)
+
+
+class DrumBitsCodec(Codec):
+    """Drums as independent bits (Magenta's NADE decoder): one head over the drum classes' bits, a step
+    right when all its bits are; per-class accuracy is each bit's recall."""
+
+    def __init__(self, converter: Converter):
+        super().__init__(converter)
+        (name, drums), = converter.parts
+        self.num_bits = drums.num_drum_classes
+        self.parts = [self.num_bits]
+
+    @property
+    def sample_width(self) -> int:
+        return self.num_bits
+
+    @property
+    def class_heads(self) -> list[tuple[str, int]]:
+        return [("drum_bits", self.num_bits)]
+
+    def targets(self, windows: torch.Tensor) -> torch.Tensor:
+        return drum_bits(windows, self.num_bits)
+
+    def windows(self, targets: torch.Tensor) -> torch.Tensor:
+        return (targets.long() << torch.arange(targets.shape[-1], device=targets.device)).sum(-1)
+
+    def predictions(self, decoder, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Bits at 0.5 given the true earlier bits (NADE's teacher-forced prediction)."""
+        return decoder.predictions(logits, targets)
+
+    def step_correct(self, predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return (predictions == targets).all(-1, keepdim=True)
+
+    def no_event(self, targets: torch.Tensor) -> torch.Tensor:
+        return (targets == 0).all(-1, keepdim=True)
+
+    def class_counts(self, predictions: torch.Tensor, targets: torch.Tensor, step_ok: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        hits = targets.bool()
+        return hits.sum((0, 1)), (hits & (predictions == targets)).sum((0, 1))
+
+
+def codec_for(converter: Converter) -> Codec:
+    """The codec of a converter: drum-roll outputs are bits, everything else categorical classes."""
+    return (DrumBitsCodec if converter.roll_output else Codec)(converter)
