@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import sys
 from collections import Counter
@@ -305,7 +306,8 @@ def sample_flags(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="raymvae", description="MusicVAE on Ray: data, training, sampling, serving.")
-    ap.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    ap.add_argument("--log-level", default="INFO",
+                    help="logging level (default INFO; DEBUG also shows Ray's own per-epoch and per-report lines)")
     sub = ap.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("convert", help="convert MIDI files to windows and report counts",
@@ -484,6 +486,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if str(args.log_level).upper() == "DEBUG":
+        os.environ["RAYMVAE_RAY_LOGS"] = "1"  # Ray's own INFO lines too (runtime.init_ray)
     logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

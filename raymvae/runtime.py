@@ -1,5 +1,8 @@
 """Starting or joining Ray for a job: a bare command starts a local Ray (with its
-dashboard on 127.0.0.1:8265), ``--address`` / ``RAY_ADDRESS`` joins a cluster."""
+dashboard on 127.0.0.1:8265), ``--address`` / ``RAY_ADDRESS`` joins a cluster.
+
+Ray's own per-execution and per-report INFO lines go to Ray's log files, not the
+terminal, unless ``RAYMVAE_RAY_LOGS=1`` (``raymvae --log-level debug`` sets it)."""
 from __future__ import annotations
 
 import logging
@@ -11,7 +14,7 @@ log = logging.getLogger(__name__)
 def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     """Connect to Ray once per process; quiet Ray Data's per-execution INFO log lines (two per execution, so
     two per training epoch) in this process and in a local Ray's workers, unless RAY_DATA_LOG_LEVEL says otherwise."""
-    level = os.environ.setdefault("RAY_DATA_LOG_LEVEL", "WARNING")
+    level = os.environ.setdefault("RAY_DATA_LOG_LEVEL", "INFO" if ray_logs() else "WARNING")
     import ray
     import ray.data  # noqa: F401  (configures its logger from RAY_DATA_LOG_LEVEL on import)
 
@@ -26,3 +29,20 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
         # without it every run logs a warning a second. The local Ray's processes inherit this environment.
         ray.init(num_cpus=num_cpus, include_dashboard=True)
     log.info("Ray: %s", ray.cluster_resources())
+
+
+def ray_logs() -> bool:
+    """Whether Ray's internal INFO lines should reach the terminal."""
+    return os.environ.get("RAYMVAE_RAY_LOGS", "") not in ("", "0")
+
+
+def quiet_train_reports() -> None:
+    """In a Ray Train worker: drop the INFO line Ray Train logs for every ``ray.train.report``
+    ("Reporting training result N: TrainingReport(...)", a logger named by its source file)."""
+    if ray_logs():
+        return
+    try:
+        from ray.train.v2._internal.execution import context
+    except ImportError:  # another Ray version: its lines stay
+        return
+    logging.getLogger(context.__file__).setLevel(logging.WARNING)

@@ -64,7 +64,7 @@ def test_local_mode_trains_checkpoints_evaluates_and_exports(ray_session, mel_sh
     assert _starts(run) == [{"resumed_from_step": None, "workers": 1, "device": "cpu"}]
 
 
-def test_one_worker_run_survives_a_killed_worker(ray_session, mel_shards, tmp_path):
+def test_one_worker_run_survives_a_killed_worker(ray_session, mel_shards, tmp_path, capfd):
     import psutil
 
     run = tmp_path / "run"
@@ -85,6 +85,9 @@ def test_one_worker_run_survives_a_killed_worker(ray_session, mel_shards, tmp_pa
     starts = _starts(run)
     assert len(starts) == 2 and starts[1]["resumed_from_step"] >= first
     assert checkpoints.list_checkpoints(str(run))[-1][0] == 400
+    time.sleep(1.5)  # the workers' lines reach this process through Ray's log monitor
+    out = "".join(capfd.readouterr())
+    assert "step 400" in out and "Reporting training result" not in out  # the loop's lines, not Ray Train's
 
 
 def test_running_the_command_again_resumes_after_the_driver_dies(ray_session, mel_shards, tmp_path):
@@ -102,6 +105,7 @@ def test_running_the_command_again_resumes_after_the_driver_dies(ray_session, me
     cmd[cmd.index("2000")] = str(first + 20)
     done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert "execution finished" not in done.stdout + done.stderr  # Ray Data's per-epoch lines stay in its logs
     starts = _starts(run)
     assert starts[-1]["resumed_from_step"] >= first
     assert checkpoints.list_checkpoints(str(run))[-1][0] == first + 20

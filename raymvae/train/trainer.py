@@ -30,9 +30,11 @@ def _train_loop_per_worker(settings: dict[str, Any]) -> None:
     import ray.train
     import ray.train.torch
 
+    from raymvae.runtime import quiet_train_reports
     from raymvae.train.loop import Worker, run_training
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet_train_reports()
     ctx = ray.train.get_context()
     world = ctx.get_world_size()
     if settings.get("threads"):
