@@ -63,6 +63,29 @@ def _all_true(flag: bool, worker: Worker) -> bool:
     return bool(t.item())
 
 
+def _gather(value: Any, worker: Worker) -> list[Any]:
+    """``value`` of every rank, in rank order (on every rank)."""
+    if worker.world == 1:
+        return [value]
+    import torch.distributed as dist
+
+    out: list[Any] = [None] * worker.world
+    dist.all_gather_object(out, value)
+    return out
+
+
+def _restore_rng(rng: dict[str, Any], rank: int, generator: torch.Generator) -> None:
+    """This rank's random state from a checkpoint (older checkpoints kept rank 0's torch state only)."""
+    if "ranks" in rng:
+        if rank < len(rng["ranks"]):  # a run resumed on more workers: the new ranks start afresh
+            torch.set_rng_state(rng["ranks"][rank]["torch"])
+            generator.set_state(rng["ranks"][rank]["generator"])
+        return
+    torch.set_rng_state(rng["torch"])
+    if rank < len(rng["generators"]):
+        generator.set_state(rng["generators"][rank])
+
+
 def _epoch_batches(worker: Worker, epoch: int, settings: dict, conv, batch_size: int,
                    seen: Reservoir | None = None) -> Iterator[torch.Tensor]:
     """The epoch's training batches; the windows drawn (before transposition) also go into ``seen``."""
@@ -165,12 +188,11 @@ def run_training(settings: dict[str, Any], worker: Worker) -> dict[str, Any]:
     model.to(worker.device)
     optimizer = make_optimizer(model, hp)
     generator = torch.Generator(device=worker.device).manual_seed(settings["seed"] * 1000 + worker.rank)
+    skip = 0  # batches of the current epoch trained before the checkpoint
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])
-        rng = state["rng"]
-        torch.set_rng_state(rng["torch"])
-        if worker.rank < len(rng["generators"]):
-            generator.set_state(rng["generators"][worker.rank])
+        _restore_rng(state["rng"], worker.rank, generator)
+        skip = int(state.get("epoch_batches", 0))
     if worker.rank == 0:
         storage.write_json(storage.join(run_dir, "starts", f"{time.strftime('%Y%m%dT%H%M%S')}-"
                                                            f"{time.time_ns() % 10**9:09d}.json"),
@@ -188,17 +210,19 @@ def run_training(settings: dict[str, Any], worker: Worker) -> dict[str, Any]:
     objective = Objective.parse(settings["objective"]) if settings["objective"] else None
 
     def save() -> None:
-        gens = [generator.get_state()]
+        ranks = _gather({"torch": torch.get_rng_state(), "generator": generator.get_state()}, worker)
         if worker.rank == 0:
             checkpoints.save_checkpoint(run_dir, step, {
                 "model": unwrap(model).state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                "epoch": epoch, "config": cfg.to_dict(), "rng": {"torch": torch.get_rng_state(), "generators": gens},
+                "epoch": epoch, "epoch_batches": produced, "config": cfg.to_dict(), "rng": {"ranks": ranks},
             }, settings["keep_checkpoints"])
 
     def do_eval() -> dict[str, Any]:
         if worker.rank != 0 or worker.eval_batches is None:
             return {}
-        m = _eval(model, worker, settings, step, generator, train_seen)
+        # Its own noise, so that evaluating (or not) leaves the training's random stream as it is.
+        gen = torch.Generator(device=worker.device).manual_seed(settings["seed"] * 1000 + 999 + step)
+        m = _eval(model, worker, settings, step, gen, train_seen)
         if objective is not None:
             m["objective"] = objective.value(m)
         storage.write_json(storage.join(run_dir, "eval", f"step_{step:09d}.json"),
@@ -207,10 +231,13 @@ def run_training(settings: dict[str, Any], worker: Worker) -> dict[str, Any]:
         tracker.log({f"eval/{k}": v for k, v in m.items()}, step)
         return m
 
+    produced = skip
     while step < settings["num_steps"]:
-        produced = 0
         batches = _epoch_batches(worker, epoch, settings, conv, batch_size,
                                  train_seen if worker.rank == 0 else None)
+        for _ in range(skip):  # a resumed epoch: the same draws, transpositions and batches as before
+            next(batches, None)
+        skip = 0
         while step < settings["num_steps"]:
             batch = next(batches, None)
             if not _all_true(batch is not None, worker):
@@ -237,7 +264,7 @@ def run_training(settings: dict[str, Any], worker: Worker) -> dict[str, Any]:
             raise UserError(f"the training split gives no batch of {batch_size} windows in an epoch; "
                             f"lower it with --hparams batch_size=N or add data")
         if step < settings["num_steps"]:
-            epoch += 1
+            epoch, produced = epoch + 1, 0
     if not settings["checkpoint_every"] or step % settings["checkpoint_every"]:
         save()
     final = do_eval()
