@@ -11,7 +11,7 @@ import os
 log = logging.getLogger(__name__)
 
 
-def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
+def init_ray(address: str | None = None) -> None:
     """Connect to Ray once per process; quiet Ray Data's per-execution INFO log lines (two per execution, so
     two per training epoch) in this process and in a local Ray's workers, unless RAY_DATA_LOG_LEVEL says otherwise."""
     level = os.environ.setdefault("RAY_DATA_LOG_LEVEL", "INFO" if ray_logs() else "WARNING")
@@ -27,7 +27,7 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     else:
         # The dashboard serves the state API, which Ray Train V2's placement-group cleaner polls;
         # without it every run logs a warning a second. The local Ray's processes inherit this environment.
-        ray.init(num_cpus=num_cpus, include_dashboard=True)
+        ray.init(include_dashboard=True)
     log.info("Ray: %s", ray.cluster_resources())
 
 

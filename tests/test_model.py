@@ -93,7 +93,6 @@ def test_schedules_match_the_spec():
     assert schedules.beta(69_300, 0.2, 0.99999) == pytest.approx(0.1, rel=0.01)
     assert schedules.beta(200_000, 1.0, 0.99999) == pytest.approx(0.865, abs=0.001)
     assert schedules.beta(0, 0.2, 0.0) == 0.0 and schedules.beta(1, 0.2, 0.0) == 0.2
-    assert schedules.eval_sampling_probability("inverse_sigmoid", 1000.0) == 1.0
 
 
 def test_gradient_clipping_and_blow_up_skip():

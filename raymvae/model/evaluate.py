@@ -16,12 +16,8 @@ REFERENCE_WINDOWS = 4096  # real windows (a random sample of a split) that sampl
 
 @torch.no_grad()
 def evaluate(model: MusicVAE, batches: Iterable[torch.Tensor], step: int = 0,
-             generator: torch.Generator | None = None, reduce=None) -> dict[str, Any]:
-    """Metrics over all batches: both accuracies whatever the config, with z sampled as in Magenta's eval.
-
-    ``reduce`` (e.g. an all-reduce across workers) is applied to the summed
-    count tensors before the scalars are computed.
-    """
+             generator: torch.Generator | None = None) -> dict[str, Any]:
+    """Metrics over all batches: both accuracies whatever the config, with z sampled as in Magenta's eval."""
     hp = model.config.hparams
     beta = schedules.beta(step, float(hp["max_beta"]), float(hp["beta_rate"]))
     was_training = model.training
@@ -37,8 +33,6 @@ def evaluate(model: MusicVAE, batches: Iterable[torch.Tensor], step: int = 0,
     model.train(was_training)
     if forced is None:
         raise ValueError("no evaluation batches")
-    if reduce is not None:
-        forced, sampled = reduce(forced), reduce(sampled)
     result = metrics.summarize(model, forced)
     result.update(metrics.summarize(model, sampled, prefix="sampled_"))
     result["per_class_accuracy"] = metrics.per_class_accuracy(model, forced)

@@ -26,7 +26,3 @@ def sampling_probability(step: int, schedule: str, rate: float) -> float:
         return 1.0 - float(rate) ** step
     raise ValueError(f"unknown sampling_schedule {schedule!r} (constant, inverse_sigmoid, exponential)")
 
-
-def eval_sampling_probability(schedule: str, rate: float) -> float:
-    """What a Magenta eval job uses: 1.0 for any scheduled-sampling config, else the constant rate."""
-    return 1.0 if schedule != "constant" else float(rate)

@@ -46,8 +46,8 @@ REDUCED_DRUM_PITCH_CLASSES = [
 ]
 # One class per GM drum pitch 27-87, in data.py's order (spec 1.3: 61 classes).
 FULL_DRUM_PITCH_CLASSES = [[p] for c in REDUCED_DRUM_PITCH_CLASSES for p in c if 27 <= p <= 87]
-MEL_PROGRAMS = range(0, 32)
-BASS_PROGRAMS = range(32, 40)
+MEL_PROGRAMS = (0, 32)   # [lo, hi): a trio's melody instruments
+BASS_PROGRAMS = (32, 40)  # and its bass
 ELECTRIC_BASS_PROGRAM = 33
 
 
@@ -429,7 +429,9 @@ class TrioConverter(Converter):
         spb = STEPS_PER_BAR
         total_bars = min(int(np.ceil(q.total_steps / spb)), self.max_bars)
         prog = q.program
-        inferred = np.where(q.is_drum, 3, np.where(prog < 32, 1, np.where((prog >= 32) & (prog < 40), 2, 4)))
+        is_bass = (prog >= BASS_PROGRAMS[0]) & (prog < BASS_PROGRAMS[1])
+        inferred = np.where(q.is_drum, 3, np.where((prog >= MEL_PROGRAMS[0]) & (prog < MEL_PROGRAMS[1]), 1,
+                                                   np.where(is_bass, 2, 4)))
         ok = (q.instrument >= 0) & (q.instrument <= 127)
         has = np.zeros((128, 5), bool)  # instrument x type: 1 mel, 2 bass, 3 drums, 4 invalid
         has[q.instrument[ok], inferred[ok]] = True

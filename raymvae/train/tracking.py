@@ -31,7 +31,7 @@ class Tracker:
     """A W&B run (or nothing when disabled / not rank 0). Metric names are Magenta's."""
 
     def __init__(self, enabled: bool, mode: str, run_dir: str, name: str, config: dict[str, Any],
-                 group: str | None = None, run_id: str | None = None):
+                 group: str | None = None):
         self.run = None
         self.run_dir, self.cache = run_dir, None
         if not enabled or mode == "disabled":
@@ -43,7 +43,7 @@ class Tracker:
         else:
             local = run_dir
         os.makedirs(local, exist_ok=True)
-        run_id = run_id or hashlib.sha1(storage.normalize(run_dir).encode()).hexdigest()[:12]
+        run_id = hashlib.sha1(storage.normalize(run_dir).encode()).hexdigest()[:12]  # one W&B run per run dir
         self.run = wandb.init(project=os.environ.get("WANDB_PROJECT", "raymvae"), dir=local, mode=mode,
                               name=name, id=run_id, resume="allow", group=group, config=config,
                               settings=wandb.Settings(silent=True))
