@@ -95,7 +95,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from raymvae.train.loop import eval_summary
 
     if args.mode == "eval":
-        from raymvae.train.trainer import evaluate_run
+        from raymvae.train.evaluation import evaluate_run
 
         if args.eval_examples:
             raise UserError("--mode eval evaluates on --examples; --eval-examples is for training runs")

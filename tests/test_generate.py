@@ -160,7 +160,7 @@ def test_sample_report_sets_generated_statistics_beside_the_eval_data(ray_sessio
 def test_the_contact_sheet_marks_empty_samples(tmp_path):
     from matplotlib.image import imread
 
-    from raymvae.generate.batch import write_contact_sheet
+    from raymvae.generate.contact_sheet import write_contact_sheet
 
     conv = converter_for(CONFIG)
     (tmp_path / "empty.mid").write_bytes(conv.to_midi_bytes(conv.decode(np.zeros((1, 32), np.int64))[0]))

@@ -20,7 +20,8 @@ from raymvae.data import read_windows
 from raymvae.export import load_export, save_export
 from raymvae.model import build
 from raymvae.train import checkpoints
-from raymvae.train.trainer import evaluate_run, fit
+from raymvae.train.evaluation import evaluate_run
+from raymvae.train.trainer import fit
 
 pytestmark = pytest.mark.ray
 CONFIG = "cat-mel_2bar_small"

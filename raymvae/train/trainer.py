@@ -1,4 +1,4 @@
-"""Ray Train V2: a TorchTrainer (DDP) running the shared loop on shards; and eval-only runs.
+"""Ray Train V2: a TorchTrainer (DDP) running the shared loop on shards (eval-only runs: train/evaluation.py).
 
 The run dir (local or object storage) holds everything: ``checkpoints/``
 (ours, atomic, last K), ``eval/`` JSON, ``export/`` (the model for generate /
@@ -221,52 +221,3 @@ def run_summary(run_dir: str) -> dict[str, Any]:
     except FileNotFoundError:
         found = checkpoints.list_checkpoints(run_dir)
         return {"step": found[-1][0] if found else 0}
-
-
-def evaluate_run(config: str | Config | None, shards: str, run_dir: str, *, hparams: str | dict | None = None,
-                 batch_size: int | None = None, seed: int = 0, device: str = "cpu", eval_samples: int = 512,
-                 sample_temperature: float = 0.5) -> dict[str, Any]:
-    """``--mode eval``: the run dir's newest checkpoint (or its export) on a shard set's held-out windows
-    (its eval split, or all of it when it was prepared for evaluation only), and ``eval_samples`` prior
-    samples against them (with the shard set's training windows as the ceiling when it has both)."""
-    from raymvae.data import check_compatible, read_manifest, read_windows
-    from raymvae.data.shards import eval_split, sample_windows
-    from raymvae.export import load_export
-    from raymvae.model import build
-    from raymvae.model.evaluate import REFERENCE_WINDOWS, evaluate, sample_quality
-    from raymvae.train import checkpoints
-
-    run_dir = storage.normalize(run_dir)
-    state = checkpoints.load_latest(run_dir)
-    if state is not None:
-        cfg = Config.from_dict(state["config"])
-        model = build(cfg)
-        model.load_state_dict(state["model"])
-        step = int(state["step"])
-    else:
-        model, info = load_export(run_dir)
-        cfg, step = model.config, int(info["step"])
-    if config is not None and load_config(config).name != cfg.name:
-        raise UserError(f"{run_dir} holds a {cfg.name} model, not {load_config(config).name}")
-    if hparams:
-        cfg = load_config(cfg, hparams)
-        model.config = cfg
-    manifest = read_manifest(shards)
-    check_compatible(manifest, cfg)
-    split = eval_split(shards, manifest)
-    windows, _ = read_windows(shards, split, cfg)
-    log.info("evaluating step %d on %d windows of %s (%s split)", step, len(windows), shards, split)
-    model.to(device).eval()
-    bs = batch_size or int(cfg.hparams["batch_size"])
-    batches = (torch.from_numpy(windows[i:i + bs].astype(np.int64)).to(device) for i in range(0, len(windows), bs))
-    metrics = {"step": step, **evaluate(model, batches, step, torch.Generator(device=device).manual_seed(seed))}
-    if eval_samples:
-        rng = np.random.default_rng(seed)
-        reference = windows[rng.permutation(len(windows))[:REFERENCE_WINDOWS]]
-        ceiling = sample_windows(shards, "train", REFERENCE_WINDOWS, seed + 1) if split == "eval" else None
-        metrics.update(sample_quality(model, reference, ceiling, num=eval_samples, temperature=sample_temperature,
-                                      seed=seed))
-    metrics["eval_set"] = {"shards": storage.normalize(shards), "split": split, "windows": int(len(windows))}
-    storage.write_json(storage.join(run_dir, "eval", f"step_{step:09d}.json"), metrics)
-    storage.write_json(storage.join(run_dir, "eval_latest.json"), metrics)
-    return metrics
