@@ -24,18 +24,11 @@ import base64
 import json
 import logging
 import shutil
-import socket
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def melody_b64(conv, seed: int) -> str:
@@ -106,7 +99,7 @@ def model_ceiling(run_dir: str, bodies: list[bytes], batch: int, num_cpus: float
     return per_request([[j] for j in jobs]), per_request([jobs])
 
 
-def run_case(run_dir: str, port: int, batch: int, bodies: list[bytes], clients: list[int], seconds: float,
+def run_case(run_dir: str, base: str, batch: int, bodies: list[bytes], clients: list[int], seconds: float,
              num_cpus: float, num_gpus: float, bf16: bool, replicas: int, healthz: bool = False) -> tuple[list[dict], float | None]:
     """One application's points; with ``healthz`` also GET /healthz requests/s at the most clients."""
     from ray import serve
@@ -116,7 +109,7 @@ def run_case(run_dir: str, port: int, batch: int, bodies: list[bytes], clients: 
     app = build_app({"model": run_dir, "max_batch_size": batch, "num_cpus": num_cpus, "num_gpus": num_gpus,
                      "bf16": bf16, "replicas": replicas})
     serve.run(app, name="bench", route_prefix="/", blocking=False)
-    url = f"http://127.0.0.1:{port}/interpolate"
+    url = f"{base}/interpolate"
     asyncio.run(load(url, bodies, 4, 2.0))
     rows = []
     for c in clients:
@@ -129,7 +122,7 @@ def run_case(run_dir: str, port: int, batch: int, bodies: list[bytes], clients: 
               f"p99 {r['p99']:6.1f} ms  non-200: {errors}", flush=True)
     health = None
     if healthz:
-        ok, _ = asyncio.run(load(f"http://127.0.0.1:{port}/healthz", None, max(clients), seconds))
+        ok, _ = asyncio.run(load(f"{base}/healthz", None, max(clients), seconds))
         health = len(ok) / seconds
     serve.delete("bench")
     return rows, health
@@ -155,6 +148,7 @@ def main() -> None:
     from raymvae.export import save_export
     from raymvae.model import build
     from raymvae.music import converter_for
+    from raymvae.serve.launch import start_http
 
     work = Path(tempfile.mkdtemp(prefix="raymvae-servebench-"))
     try:
@@ -167,13 +161,12 @@ def main() -> None:
         bodies = [json.dumps({"a": melodies[i], "b": melodies[(i + 1) % 16], "steps": args.steps,
                               "seed": i}).encode() for i in range(16)]
         solo, batched_ms = model_ceiling(run_dir, bodies, args.batch_size, args.num_cpus, args.bf16, args.num_gpus)
-        port = free_port()
         ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
-        serve.start(http_options={"host": "127.0.0.1", "port": port})
+        base = start_http()
         case = dict(bodies=bodies, clients=args.clients, seconds=args.seconds, num_cpus=args.num_cpus,
                     num_gpus=args.num_gpus, bf16=args.bf16, replicas=args.replicas)
-        batched, health = run_case(run_dir, port, args.batch_size, **case, healthz=True)
-        single, _ = run_case(run_dir, port, 1, **case)
+        batched, health = run_case(run_dir, base, args.batch_size, **case, healthz=True)
+        single, _ = run_case(run_dir, base, 1, **case)
         print(f"\n/interpolate, {args.steps} steps per request, {args.replicas} replica(s) ({args.num_cpus:g} CPU, "
               f"{args.num_gpus:g} GPU, "
               f"{'bf16' if args.bf16 else 'fp32'}), {args.seconds:.0f} s per point")

@@ -132,7 +132,6 @@ def generate_demo(run: Path) -> None:
 def serve_demo(run: Path, a: str, b: str) -> None:
     """The model behind Ray Serve for a moment: a note-density vector, then /interpolate and /attribute over HTTP."""
     import base64
-    import socket
 
     import requests
     from ray import serve
@@ -141,17 +140,14 @@ def serve_demo(run: Path, a: str, b: str) -> None:
     from raymvae.export import load_export
     from raymvae.generate.attributes import attribute_vector, save_vector
     from raymvae.serve.app import build_app
+    from raymvae.serve.launch import start_http
 
     model, _ = load_export(run)
     windows, _ = read_windows(str(DEMO_DIR / "shards" / "cat-mel_2bar_small"), "train")
     windows = windows[np.random.default_rng(0).permutation(len(windows))[:5000]]
     vec, info = attribute_vector(model, windows, "note_density")
     save_vector(run, "note_density", vec, info)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    url = start_http()
     serve.run(build_app({"model": str(run)}), name="raymvae-demo", route_prefix="/", blocking=False)
     try:
         midi = {k: base64.b64encode(Path(f).read_bytes()).decode() for k, f in (("a", a), ("b", b))}

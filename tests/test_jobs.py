@@ -12,21 +12,17 @@ from pathlib import Path
 
 import pytest
 
+from raymvae.serve.launch import free_port
+
 pytestmark = pytest.mark.ray
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_train_job_submitted_to_a_running_cluster(mel_shards, tmp_path):
     ray_bin = Path(sys.executable).parent / "ray"
     env = {**os.environ, "RAY_AUTH_MODE": "token"}
     env.pop("RAY_ADDRESS", None)
-    gcs, dash, agent, metrics = _free_port(), _free_port(), _free_port(), _free_port()
+    gcs, dash, agent, metrics = free_port(), free_port(), free_port(), free_port()
     temp = tempfile.mkdtemp(prefix="rj", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
     head = subprocess.Popen([str(ray_bin), "start", "--head", "--block", f"--port={gcs}", "--num-cpus=2",
                              "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", "--include-dashboard=true",

@@ -14,7 +14,6 @@ import pyarrow.parquet as pq
 import pytest
 import requests
 
-from conftest import free_port
 from raymvae import storage
 from raymvae.cli import main
 
@@ -98,16 +97,16 @@ def test_everything_on_s3(ray_session, s3_dir, folk_dir, tmp_path, monkeypatch, 
     from ray import serve
 
     from raymvae.serve.app import build_app
+    from raymvae.serve.launch import start_http
 
-    port = free_port()
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    url = start_http()
     try:
         serve.run(build_app({"model": run}), name="raymvae-s3", route_prefix="/", blocking=False)
         body = {"a": base64.b64encode(storage.read_bytes(a)).decode(),
                 "b": base64.b64encode(storage.read_bytes(b)).decode(), "steps": 3}
-        r = requests.post(f"http://127.0.0.1:{port}/interpolate", json=body, timeout=120)
+        r = requests.post(f"{url}/interpolate", json=body, timeout=120)
         assert r.status_code == 200 and len(r.json()["results"]) == 3
-        assert requests.get(f"http://127.0.0.1:{port}/model", timeout=30).json()["attributes"]["saved"] == \
+        assert requests.get(f"{url}/model", timeout=30).json()["attributes"]["saved"] == \
             ["note_density"]
     finally:
         serve.shutdown()

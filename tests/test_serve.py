@@ -5,7 +5,6 @@ import base64
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from raymvae.config import preset_path
 from raymvae.export import load_export, save_export
 from raymvae.generate.attributes import save_vector
 from raymvae.model.seeded import sampling_noise
+from raymvae.serve.launch import free_port, start_http
 from raymvae.generate.constraints import ConstraintSettings, apply_actor, load_actor, save_constraints, \
     train_constraints
 from raymvae.generate.plan import prior_z
@@ -33,12 +33,6 @@ pytestmark = pytest.mark.ray
 CONFIG = "cat-mel_2bar_small"
 MELODY_A = [(60 + (i % 5), 2 * i, 2 * i + 2) for i in range(16)]  # 2 bars of eighth notes
 MELODY_B = [(72 - (i % 7), 4 * i, 4 * i + 3) for i in range(16)]  # 4 bars of dotted eighths: 3 windows
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def b64(data: bytes) -> str:
@@ -76,11 +70,10 @@ def server(ray_session, run_dir):
     builder = getattr(__import__(module, fromlist=[attr]), attr)
     args = {**app_spec["args"], "model": str(run_dir), "max_n": 8, "max_steps": 10, "max_temperature": 2.0,
             "max_body_bytes": 64 * 1024, "batch_wait_timeout_s": 0.05, "max_batch_size": 16}
-    port = free_port()
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    url = start_http()
     serve.run(builder(args), name="raymvae-test", route_prefix="/", blocking=False,
               logging_config={"enable_access_log": False, "log_level": "WARNING"})
-    yield f"http://127.0.0.1:{port}"
+    yield url
     serve.shutdown()
 
 

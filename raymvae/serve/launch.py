@@ -1,14 +1,32 @@
-"""``raymvae serve``: run the application in the foreground until Ctrl-C or SIGTERM, then stop cleanly."""
+"""Starting Serve's HTTP proxy (for ``raymvae serve``, the demo, tests and benchmarks), and ``raymvae serve``:
+the application in the foreground until Ctrl-C or SIGTERM, then a clean stop."""
 from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 
 from raymvae.serve.settings import ServeSettings
 
 log = logging.getLogger(__name__)
 APP_NAME = "raymvae"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def start_http(host: str = "127.0.0.1", port: int | None = None) -> str:
+    """Start Serve with its HTTP proxy on ``host:port`` (a free port when None); returns the base URL."""
+    from ray import serve
+
+    port = free_port(host) if port is None else port
+    serve.start(http_options={"host": host, "port": port})
+    return f"http://{host}:{port}"
 
 
 def serve_forever(settings: ServeSettings, host: str = "127.0.0.1", port: int = 8000,
@@ -30,7 +48,7 @@ def serve_forever(settings: ServeSettings, host: str = "127.0.0.1", port: int = 
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        serve.start(http_options={"host": host, "port": port})
+        start_http(host, port)
         serve.run(app, name=APP_NAME, route_prefix="/", blocking=False)
         print(f"raymvae serving {settings.model} at http://{host}:{port} (API docs: http://{host}:{port}/docs); "
               f"Ctrl-C stops", flush=True)
