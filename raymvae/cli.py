@@ -214,40 +214,29 @@ def cmd_generate_attribute(args: argparse.Namespace) -> int:
     """Edit inputs along an attribute. --method vector (default): z + AMOUNT * (mean mu of the top quartile
     minus the bottom quartile over the shards). --method actor: a latent-constraint actor moves z to the
     --target quartile while staying close to it. Vectors and actors are saved in the run dir for reuse."""
-    import numpy as np
-
-    from raymvae.data import read_windows
     from raymvae.export import load_export
     from raymvae.generate import constraints as lc
-    from raymvae.generate.attributes import attribute_vector, constraint_examples, load_vector, save_vector
+    from raymvae.generate.attributes import example_windows, vector_for
     from raymvae.generate.plan import actor_rows, attribute_rows
 
     model, _ = load_export(args.model)
 
     def examples():
-        windows, _ = read_windows(args.examples, "train", model.config)
-        if len(windows) > args.max_windows:
-            windows = windows[np.random.default_rng(args.seed).choice(len(windows), args.max_windows, replace=False)]
-        return windows
+        return example_windows(args.examples, model, args.max_windows, args.seed)
 
     if args.method == "actor":
-        actor = None if args.recompute else lc.load_actor(args.model, args.attribute)
-        if actor is None:
-            mu, sigma, levels, info = constraint_examples(model, examples(), args.attribute)
-            settings = lc.ConstraintSettings(hidden=args.actor_hidden, steps=args.actor_steps, seed=args.seed)
-            actor, critic, train_info = lc.train_constraints(mu, sigma, levels, settings)
-            path = lc.save_constraints(args.model, args.attribute, actor, critic, {**info, **train_info})
-            print(f"latent-constraint actor/critic for {args.attribute} trained on {len(mu)} windows "
-                  f"({args.actor_steps} steps; critic fooled {train_info['history'][-1]['fooled']:.0%}), "
-                  f"saved to {path}")
+        settings = lc.ConstraintSettings(hidden=args.actor_hidden, steps=args.actor_steps, seed=args.seed)
+        actor, trained = lc.actor_for(model, args.model, args.attribute, examples, settings, args.recompute)
+        if trained:
+            print(f"latent-constraint actor/critic for {args.attribute} trained on {trained['windows']} windows "
+                  f"({args.actor_steps} steps; critic fooled {trained['history'][-1]['fooled']:.0%}), "
+                  f"saved to {trained['path']}")
         return _generate(args, lambda m: actor_rows(m, args.inputs, lambda z: lc.apply_actor(actor, z, args.target),
                                                     args.attribute, args.target, args.seed, args.temperature,
                                                     args.window))
-    vec = None if args.recompute else load_vector(args.model, args.attribute)
-    if vec is None:
-        vec, info = attribute_vector(model, examples(), args.attribute)
-        path = save_vector(args.model, args.attribute, vec, info)
-        print(f"attribute vector {args.attribute} from {info['windows']} windows saved to {path}")
+    vec, path = vector_for(model, args.model, args.attribute, examples, args.recompute)
+    if path:
+        print(f"attribute vector {args.attribute} saved to {path}")
     return _generate(args, lambda m: attribute_rows(m, args.inputs, vec, args.attribute, args.amount, args.seed,
                                                     args.temperature, args.window))
 

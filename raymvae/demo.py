@@ -136,17 +136,14 @@ def serve_demo(run: Path, a: str, b: str) -> None:
     import requests
     from ray import serve
 
-    from raymvae.data import read_windows
     from raymvae.export import load_export
-    from raymvae.generate.attributes import attribute_vector, save_vector
+    from raymvae.generate.attributes import example_windows, vector_for
     from raymvae.serve.app import build_app
     from raymvae.serve.launch import start_http
 
     model, _ = load_export(run)
-    windows, _ = read_windows(str(DEMO_DIR / "shards" / "cat-mel_2bar_small"), "train")
-    windows = windows[np.random.default_rng(0).permutation(len(windows))[:5000]]
-    vec, info = attribute_vector(model, windows, "note_density")
-    save_vector(run, "note_density", vec, info)
+    shards = str(DEMO_DIR / "shards" / "cat-mel_2bar_small")
+    vector_for(model, str(run), "note_density", lambda: example_windows(shards, model, 5000), recompute=True)
     url = start_http()
     serve.run(build_app({"model": str(run)}), name="raymvae-demo", route_prefix="/", blocking=False)
     try:

@@ -6,6 +6,8 @@ density of each drum class). No Ray.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 
@@ -90,3 +92,24 @@ def saved_vectors(run_dir: str) -> list[str]:
     """Names of the attributes with a saved vector."""
     return sorted(p[:-5] for p in storage.list_files(storage.join(storage.normalize(run_dir), "attributes"))
                   if p.endswith(".json") and "/" not in p)
+
+
+def example_windows(shards: str, model: MusicVAE, max_windows: int, seed: int = 0) -> np.ndarray:
+    """Up to ``max_windows`` training windows of ``shards`` (a seeded random subset), to compute attributes on."""
+    from raymvae.data import read_windows
+
+    windows, _ = read_windows(shards, "train", model.config)
+    if len(windows) > max_windows:
+        windows = windows[np.random.default_rng(seed).choice(len(windows), max_windows, replace=False)]
+    return windows
+
+
+def vector_for(model: MusicVAE, run_dir: str, name: str, examples: Callable[[], np.ndarray],
+               recompute: bool = False) -> tuple[np.ndarray, str | None]:
+    """The attribute vector saved in the run dir, or (none saved, or ``recompute``) one computed from
+    ``examples()`` and saved; with the path it was saved to (None when it was loaded)."""
+    vec = None if recompute else load_vector(run_dir, name)
+    if vec is not None:
+        return vec, None
+    vec, info = attribute_vector(model, examples(), name)
+    return vec, save_vector(run_dir, name, vec, info)

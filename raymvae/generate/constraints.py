@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict, dataclass, field
+from typing import Callable
 
 import numpy as np
 import torch
@@ -188,3 +189,18 @@ def apply_actor(actor: Actor, z: np.ndarray, level: str) -> np.ndarray:
     device = next(actor.parameters()).device
     y = torch.full((len(z),), LEVELS.index(level), dtype=torch.int64, device=device)
     return actor(torch.from_numpy(np.asarray(z, np.float32)).to(device), y).cpu().numpy()
+
+
+def actor_for(model, run_dir: str, name: str, examples: Callable[[], np.ndarray], settings: ConstraintSettings,
+              recompute: bool = False) -> tuple[Actor, dict | None]:
+    """The latent-constraint actor saved in the run dir, or (none saved, or ``recompute``) one trained on
+    ``examples()``' bottom and top quartiles and saved; with what training reported (None when loaded)."""
+    from raymvae.generate.attributes import constraint_examples
+
+    actor = None if recompute else load_actor(run_dir, name)
+    if actor is not None:
+        return actor, None
+    mu, sigma, levels, info = constraint_examples(model, examples(), name)
+    actor, critic, trained = train_constraints(mu, sigma, levels, settings)
+    path = save_constraints(run_dir, name, actor, critic, {**info, **trained})
+    return actor, {**trained, "path": path}
