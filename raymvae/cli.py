@@ -11,9 +11,16 @@ import logging
 import os
 import re
 import sys
+import types
+import typing
 from collections import Counter
+from typing import Any
+
+from pydantic import BaseModel
 
 from raymvae.errors import UserError
+from raymvae.serve.settings import ServeSettings
+from raymvae.train.settings import TrainSettings
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
@@ -54,7 +61,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
     init_ray(args.address)
     result = prepare(args.config, args.input, args.output, eval_fraction=args.eval_fraction,
-                     max_windows_per_file=args.max_windows_per_file, overwrite=args.overwrite)
+                     shard_windows_per_file=args.shard_windows_per_file, overwrite=args.overwrite)
     m = result.manifest
     files = m["files"]
     print(f"{files['total']} files -> {m['windows']['train']} train + {m['windows']['eval']} eval windows "
@@ -106,18 +113,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"  written to {args.run_dir}/eval_latest.json")
         return 0
     from raymvae.config import load_config
-    from raymvae.train.tracking import wandb_mode
     from raymvae.train.trainer import fit
 
     config = load_config(args.config, args.hparams, preset=args.preset)
     init_ray(args.address)
-    metrics = fit(config, args.examples, args.run_dir, eval_shards=args.eval_examples,
-                  num_steps=args.num_steps, num_workers=args.num_workers, use_gpu=args.use_gpu,
-                  max_failures=args.max_failures, checkpoint_every=args.checkpoint_every,
-                  keep_checkpoints=args.keep_checkpoints, eval_every=args.eval_every,
-                  eval_batches=args.eval_batches, log_every=args.log_every, seed=args.seed, bf16=args.bf16,
-                  wandb=wandb_mode(args.wandb), cap=args.max_windows_per_file, eval_samples=args.eval_samples,
-                  sample_temperature=args.sample_temperature)
+    metrics = fit(config, args.examples, args.run_dir, eval_shards=args.eval_examples, num_workers=args.num_workers,
+                  use_gpu=args.use_gpu, max_failures=args.max_failures,
+                  **{name: getattr(args, name) for name in TrainSettings.model_fields})
     print(f"trained {args.config} to step {metrics.get('step')} in {args.run_dir}")
     if "metrics/accuracy" in metrics:
         print(f"  eval: {eval_summary(metrics)}")
@@ -277,20 +279,38 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Serve a trained model over HTTP with Ray Serve (sample, encode, decode, interpolate, attribute),
     in the foreground until Ctrl-C. API docs at http://HOST:PORT/docs."""
     from raymvae.serve.launch import serve_forever
-    from raymvae.serve.settings import ServeSettings
 
     settings = ServeSettings(**{name: getattr(args, name) for name in ServeSettings.model_fields})
     serve_forever(settings, args.host, args.port, args.address)
     return 0
 
 
-def sample_flags(p: argparse.ArgumentParser) -> None:
-    """The prior-sample statistics every evaluation reports."""
-    p.add_argument("--eval-samples", type=int, default=512,
-                   help="prior samples each evaluation decodes and compares with the eval windows (overlapped "
-                        "area of musical features; default 512, 0 turns it off)")
-    p.add_argument("--sample-temperature", type=float, default=0.5,
-                   help="their sampling temperature (default 0.5)")
+def _flag_type(annotation: Any) -> tuple[Any, list | None]:
+    """argparse type and choices of a settings field's annotation (``X | None`` is X; a Literal gives choices)."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) is typing.Literal:
+        return type(args[0]), list(args)
+    if args and typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return _flag_type(args[0]) if len(args) == 1 else (str, None)
+    return annotation, None
+
+
+def settings_flags(p: argparse.ArgumentParser, settings: type[BaseModel], names: list[str] | None = None,
+                   underscores: bool = False) -> None:
+    """One flag per field of a settings class (or of ``names``), with the field's type, default and description:
+    the settings class is the one home of each default. ``underscores`` also accepts Magenta's --num_steps."""
+    for name, field in settings.model_fields.items():
+        if names is not None and name not in names:
+            continue
+        flags = ["--" + name.replace("_", "-")] + (["--" + name] if underscores and "_" in name else [])
+        kind, choices = _flag_type(field.annotation)
+        if field.is_required():
+            p.add_argument(*flags, dest=name, type=kind, required=True, help=field.description)
+        elif kind is bool:
+            p.add_argument(*flags, dest=name, action="store_true", help=field.description)
+        else:
+            p.add_argument(*flags, dest=name, type=kind, choices=choices, default=field.default,
+                           help=f"{field.description} (default %(default)s)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -315,8 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-fraction", type=float, default=0.05,
                    help="share of files (by a hash of their path) held out for evaluation (default 0.05; "
                         "1: the whole collection is an evaluation set)")
-    p.add_argument("--max-windows-per-file", type=int, default=None,
-                   help="keep at most N windows per file, chosen deterministically (default: all)")
+    p.add_argument("--shard-windows-per-file", type=int, default=None,
+                   help="keep at most N windows per file in the shards, chosen deterministically (default: all; "
+                        "training draws a few of them per file each epoch, see train --epoch-windows-per-file)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     p.add_argument("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS or a local Ray)")
     p.set_defaults(func=cmd_prepare)
@@ -344,24 +365,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a named hparams overlay applied before --hparams (configs/presets/NAME.yaml), e.g. "
                         "small-corpus")
     p.add_argument("--mode", choices=["train", "eval"], default="train", help="train (default) or eval")
-    p.add_argument("--num-steps", "--num_steps", dest="num_steps", type=int, default=200_000,
-                   help="train until this global step (default 200000, as Magenta)")
     p.add_argument("--num-workers", type=int, default=1,
                    help="Ray Train workers (DDP); 0 runs in this process (local mode). Default 1")
     p.add_argument("--use-gpu", action="store_true", help="one GPU per worker")
-    p.add_argument("--bf16", action="store_true", help="bf16 autocast on GPU")
-    p.add_argument("--checkpoint-every", type=int, default=1000, help="steps between checkpoints (default 1000)")
-    p.add_argument("--keep-checkpoints", type=int, default=3, help="checkpoints kept (default 3)")
-    p.add_argument("--eval-every", type=int, default=0, help="evaluate every N steps (default: only at the end)")
-    p.add_argument("--eval-batches", type=int, default=0, help="cap eval at N batches (default: all)")
-    sample_flags(p)
-    p.add_argument("--log-every", type=int, default=100, help="steps between metric logs (default 100)")
-    p.add_argument("--max-windows-per-file", type=int, default=None,
-                   help="windows drawn per file each epoch (default: the config's, 5 for Magenta's)")
     p.add_argument("--max-failures", type=int, default=3, help="worker-group restarts allowed (default 3)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--wandb", choices=["online", "offline", "disabled"], default=None,
-                   help="W&B mode (default: WANDB_MODE, else online with WANDB_API_KEY, else offline)")
+    settings_flags(p, TrainSettings, underscores=True)
     p.add_argument("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS or a local Ray)")
     p.set_defaults(func=cmd_train)
 
@@ -379,7 +387,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-samples", type=int, default=8, help="trials (default 8)")
     p.add_argument("--num-steps", type=int, default=2000, help="training steps per trial (default 2000)")
     p.add_argument("--eval-every", type=int, default=None, help="steps between evals/reports (default num_steps/10)")
-    p.add_argument("--eval-batches", type=int, default=0, help="cap each eval at N batches (default all)")
     p.add_argument("--scheduler", choices=["asha", "none"], default="asha", help="early stopping (default asha)")
     p.add_argument("--search-alg", choices=["random", "optuna"], default="random", help="default random")
     p.add_argument("--max-concurrent", type=int, default=1, help="trials at once (default 1)")
@@ -389,10 +396,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--use-gpu", action="store_true", help="a GPU per trial (or per Train worker)")
     p.add_argument("--metric", default="losses/elbo",
                    help="eval metric to optimise (default losses/elbo; also metrics/accuracy, samples/oa_mean, ...)")
-    sample_flags(p)
     p.add_argument("--mode", choices=["min", "max"], default="max", help="default max")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--wandb", choices=["online", "offline", "disabled"], default=None, help="W&B mode")
+    settings_flags(p, TrainSettings, ["eval_batches", "eval_samples", "sample_temperature", "seed", "wandb"])
     p.add_argument("--address", default=None, help="Ray cluster address")
     p.set_defaults(func=cmd_tune)
 
@@ -444,19 +449,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_generate_attribute)
 
     p = sub.add_parser("serve", help="HTTP endpoint for the model (Ray Serve)", description=cmd_serve.__doc__)
-    from raymvae.serve.settings import ServeSettings
 
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    for name, field in ServeSettings.model_fields.items():  # one flag per setting, with its default and description
-        flag = "--" + name.replace("_", "-")
-        if field.is_required():
-            p.add_argument(flag, required=True, help=field.description)
-        elif field.annotation is bool:
-            p.add_argument(flag, action="store_true", help=field.description)
-        else:
-            p.add_argument(flag, type=field.annotation, default=field.default,
-                           help=f"{field.description} (default %(default)s)")
+    settings_flags(p, ServeSettings)
     p.add_argument("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS or a local Ray)")
     p.set_defaults(func=cmd_serve)
 

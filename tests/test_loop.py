@@ -33,7 +33,7 @@ def _train(run_dir, num_steps: int, losses: dict[int, float]) -> torch.nn.Module
         losses[int(metrics["step"])] = metrics["loss"]
     cfg = load_config("cat-mel_2bar_small", TINY)
     settings = {**DEFAULTS, "config": cfg.to_dict(), "run_dir": str(run_dir), "num_steps": num_steps,
-                "checkpoint_every": 0, "log_every": 1, "wandb": "disabled", "cap": 1, "eval_samples": 0}
+                "checkpoint_every": 0, "log_every": 1, "wandb": "disabled", "epoch_windows_per_file": 1, "eval_samples": 0}
     run_training(settings, Worker(rank=0, world=1, device=torch.device("cpu"), report=report,
                                   train_batches=batches))
     return checkpoints.load_latest(str(run_dir))
@@ -57,3 +57,26 @@ def test_a_run_stopped_mid_epoch_and_resumed_equals_one_that_never_stopped(tmp_p
     for name, value in end["model"].items():
         assert torch.equal(value, again["model"][name]), name
     assert torch.equal(end["rng"]["ranks"][0]["generator"], again["rng"]["ranks"][0]["generator"])
+
+
+def test_training_settings_have_one_home():
+    """The CLI's defaults, the loop's and fit()'s checks all come from TrainSettings."""
+    import pytest
+
+    from raymvae.cli import build_parser
+    from raymvae.errors import UserError
+    from raymvae.train.settings import TrainSettings
+    from raymvae.train.trainer import train_settings
+
+    args = build_parser().parse_args(["train", "--config", "c", "--examples", "e", "--run-dir", "r"])
+    defaults = TrainSettings().model_dump()
+    assert {name: getattr(args, name) for name in defaults} == defaults
+    assert all(DEFAULTS[name] == value for name, value in defaults.items())
+    assert defaults["checkpoint_every"] == 1000 and defaults["num_steps"] == 200_000
+    args = build_parser().parse_args(["train", "--config", "c", "--examples", "e", "--run-dir", "r",
+                                      "--num_steps", "7", "--epoch-windows-per-file", "2", "--wandb", "disabled"])
+    assert train_settings({name: getattr(args, name) for name in defaults}).num_steps == 7
+    with pytest.raises(UserError, match="unknown training setting 'chekpoint_every'; known: num_steps"):
+        train_settings({"chekpoint_every": 5})
+    with pytest.raises(UserError, match="epoch_windows_per_file: Input should be greater than or equal to 1"):
+        train_settings({"epoch_windows_per_file": 0})

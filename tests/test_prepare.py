@@ -87,13 +87,13 @@ def test_windows_match_the_converter_and_splits_are_disjoint(corpus, shards):
 
 def test_cap_is_deterministic_and_refuses_existing_output(corpus, shards, tmp_path):
     out = tmp_path / "capped"
-    first = prepare(CONFIG, [str(corpus)], str(out), eval_fraction=0.3, max_windows_per_file=2)
+    first = prepare(CONFIG, [str(corpus)], str(out), eval_fraction=0.3, shard_windows_per_file=2)
     w1, s1 = read_windows(str(out), "train")
     assert max(np.unique(s1, return_counts=True)[1]) <= 2
     with pytest.raises(FileExistsError, match="--overwrite"):
-        prepare(CONFIG, [str(corpus)], str(out), max_windows_per_file=2)
+        prepare(CONFIG, [str(corpus)], str(out), shard_windows_per_file=2)
     assert main(["prepare", "--config", CONFIG, "--input", str(corpus), "--output", str(out)]) == 2
-    prepare(CONFIG, [str(corpus)], str(out), eval_fraction=0.3, max_windows_per_file=2, overwrite=True)
+    prepare(CONFIG, [str(corpus)], str(out), eval_fraction=0.3, shard_windows_per_file=2, overwrite=True)
     w2, s2 = read_windows(str(out), "train")
     assert first.manifest["windows"] == read_manifest(str(out))["windows"]
     order1, order2 = np.lexsort(w1.T), np.lexsort(w2.T)

@@ -228,7 +228,7 @@ def _staging(output: str) -> str:
 
 
 def prepare(config: str | Config, inputs: list[str], output: str, *, eval_fraction: float = 0.05,
-            max_windows_per_file: int | None = None, overwrite: bool = False,
+            shard_windows_per_file: int | None = None, overwrite: bool = False,
             hparams: str | dict | None = None) -> PrepareResult:
     """Convert every input file to windows and write train/eval shards, files table and manifest."""
     import ray
@@ -237,8 +237,8 @@ def prepare(config: str | Config, inputs: list[str], output: str, *, eval_fracti
     if not 0.0 <= eval_fraction <= 1.0:
         raise UserError(f"--eval-fraction must be between 0 and 1 (1: a held-out set for evaluation only), "
                         f"got {eval_fraction}")
-    if max_windows_per_file is not None and max_windows_per_file < 1:
-        raise UserError(f"--max-windows-per-file must be >= 1, got {max_windows_per_file}")
+    if shard_windows_per_file is not None and shard_windows_per_file < 1:
+        raise UserError(f"--shard-windows-per-file must be >= 1, got {shard_windows_per_file}")
     t0 = time.perf_counter()
     cfg = load_config(config, hparams)
     conv = _converter(cfg.to_dict())
@@ -250,7 +250,7 @@ def prepare(config: str | Config, inputs: list[str], output: str, *, eval_fracti
     out_fs, tmp, _ = filesystem_for(staging)
     log.info("prepare %s: %d input files -> %s", cfg.name, len(sources), output)
 
-    common = dict(config=cfg.to_dict(), eval_fraction=eval_fraction, cap=max_windows_per_file)
+    common = dict(config=cfg.to_dict(), eval_fraction=eval_fraction, cap=shard_windows_per_file)
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
     parts = []
     midi = [{"source": s.uri, "key": s.key} for s in sources if s.kind == "midi"]
@@ -286,7 +286,7 @@ def prepare(config: str | Config, inputs: list[str], output: str, *, eval_fracti
         pq.write_table(table, sink)
         storage.write_bytes(storage.join(staging, "files.parquet"), sink.getvalue().to_pybytes())
         manifest = _manifest(cfg, conv, inputs, sources, table, hist, shape, dtype, eval_fraction,
-                             max_windows_per_file, shards, time.perf_counter() - t0)
+                             shard_windows_per_file, shards, time.perf_counter() - t0)
         storage.write_json(storage.join(staging, "manifest.json"), manifest)  # last: it vouches for the rest
         if staging != output:
             _move_into_place(staging, output)

@@ -28,7 +28,8 @@ from raymvae.music import converter_for
 from raymvae.train import checkpoints
 from raymvae.train.objective import Objective
 from raymvae.train.sampling import Rebatcher, keep_mask
-from raymvae.train.tracking import Tracker
+from raymvae.train.settings import TrainSettings
+from raymvae.train.tracking import Tracker, wandb_mode
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +47,9 @@ class Worker:
     wrap_model: Callable[[torch.nn.Module], torch.nn.Module] = lambda m: m
 
 
-DEFAULTS = dict(num_steps=1000, checkpoint_every=500, keep_checkpoints=3, eval_every=0, eval_batches=0,
-                log_every=50, seed=0, bf16=False, wandb="offline", wandb_group=None, run_name=None,
-                cap=None, init_from_export=True, wandb_extra=None, eval_set=None, eval_samples=512,
-                sample_temperature=0.5, objective=None)
+# What the drivers (trainer, Tune) set for the loop besides the user's TrainSettings.
+INTERNAL = dict(wandb_group=None, run_name=None, wandb_extra=None, eval_set=None, init_from_export=True)
+DEFAULTS = {**TrainSettings().model_dump(), **INTERNAL}
 
 
 def _all_true(flag: bool, worker: Worker) -> bool:
@@ -92,8 +92,8 @@ def _epoch_batches(worker: Worker, epoch: int, settings: dict, conv, batch_size:
     rng = np.random.default_rng([settings["seed"], epoch, worker.rank])
     rebatch = Rebatcher(batch_size)
     for b in worker.train_batches():
-        keep = keep_mask(b["file_id"], b["file_windows"], b["file_position"], settings["cap"], settings["seed"],
-                         epoch)
+        keep = keep_mask(b["file_id"], b["file_windows"], b["file_position"], settings["epoch_windows_per_file"],
+                         settings["seed"], epoch)
         drawn = np.asarray(b["windows"])[keep]
         if seen is not None:
             seen.push(drawn)
@@ -171,8 +171,9 @@ def run_training(settings: dict[str, Any], worker: Worker) -> dict[str, Any]:
     cfg = Config.from_dict(settings["config"])
     hp = cfg.hparams
     run_dir = storage.normalize(settings["run_dir"])
-    if settings["cap"] is None:
-        settings["cap"] = cfg.converter.get("max_windows_per_file")
+    if settings["epoch_windows_per_file"] is None:
+        settings["epoch_windows_per_file"] = cfg.converter.get("max_windows_per_file")
+    settings["wandb"] = wandb_mode(settings["wandb"])
     torch.manual_seed(settings["seed"] + worker.rank)
     model = build(cfg)
     state = checkpoints.load_latest(run_dir)

@@ -16,10 +16,12 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+from pydantic import ValidationError
 
 from raymvae import storage
 from raymvae.config import Config, load_config
 from raymvae.errors import UserError
+from raymvae.train.settings import TrainSettings
 
 log = logging.getLogger(__name__)
 MATERIALIZE_BYTES = 512 << 20
@@ -69,7 +71,8 @@ class TrainingData:
 
 
 def check_training(config: str | Config, shards: str, run_dir: str | None, *, hparams: str | dict | None = None,
-                   eval_shards: str | None = None, num_workers: int = 1, cap: int | None = None) -> TrainingData:
+                   eval_shards: str | None = None, num_workers: int = 1,
+                   epoch_windows_per_file: int | None = None) -> TrainingData:
     """Every mistake a run can be started with, as one UserError, before Ray Train starts a worker:
     hparams, shards that do not fit the config, no training windows, a batch larger than an epoch,
     a run dir that holds another model."""
@@ -80,21 +83,19 @@ def check_training(config: str | Config, shards: str, run_dir: str | None, *, hp
     cfg = load_config(config, hparams)
     if num_workers < 0:
         raise UserError(f"--num-workers must be >= 0, got {num_workers}")
-    if cap is not None and cap < 1:
-        raise UserError(f"--max-windows-per-file must be >= 1, got {cap}")
     manifest = read_manifest(shards)
     check_compatible(manifest, cfg)
     if not manifest["windows"]["train"]:
         raise UserError(f"{shards} has no training windows (prepared with --eval-fraction "
                         f"{manifest.get('eval_fraction')}); train on another shard set and evaluate this one "
                         f"with --eval-examples, or with --mode eval")
-    cap = cap if cap is not None else cfg.converter.get("max_windows_per_file")
+    cap = epoch_windows_per_file or cfg.converter.get("max_windows_per_file")
     per_epoch = epoch_windows(shards, cap)
     batch, workers = int(cfg.hparams["batch_size"]), max(num_workers, 1)
     if per_epoch < batch * workers:
         raise UserError(f"an epoch of {shards} draws {per_epoch} training windows (at most {cap} per file), fewer "
                         f"than batch_size {batch} x {workers} worker(s); lower it with --hparams batch_size=N, "
-                        f"raise --max-windows-per-file, or add data")
+                        f"raise --epoch-windows-per-file, or add data")
     if eval_shards is not None:
         check_compatible(read_manifest(eval_shards), cfg)
         split = eval_split(eval_shards)
@@ -103,6 +104,19 @@ def check_training(config: str | Config, shards: str, run_dir: str | None, *, hp
     if run_dir is not None:
         check_run_dir(storage.normalize(run_dir), cfg)
     return TrainingData(cfg, shards, eval_shards if split else None, split)
+
+
+def train_settings(settings: dict[str, Any]) -> TrainSettings:
+    """``settings`` checked against ``TrainSettings``: a misspelled name or a bad value is a UserError."""
+    try:
+        return TrainSettings(**settings)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ".".join(str(x) for x in first["loc"])
+        if first["type"] == "extra_forbidden":
+            raise UserError(f"unknown training setting {name!r}; known: "
+                            f"{', '.join(TrainSettings.model_fields)}") from None
+        raise UserError(f"training setting {name}: {first['msg']}") from None
 
 
 def _user_error(exc: BaseException) -> UserError | None:
@@ -145,14 +159,16 @@ def run_with_restarts(make_trainer: Callable[[], Any], max_failures: int) -> Any
 
 
 def fit(config: str | Config, shards: str, run_dir: str, *, hparams: str | dict | None = None,
-        eval_shards: str | None = None, num_steps: int = 1000, num_workers: int = 1, use_gpu: bool = False,
+        eval_shards: str | None = None, num_workers: int = 1, use_gpu: bool = False,
         max_failures: int = 3, ray_name: str = "ray", callbacks: list | None = None, **settings: Any
         ) -> dict[str, Any]:
     """Train ``config`` on ``shards`` into ``run_dir`` with Ray Train; returns the final metrics.
 
     ``eval_shards`` evaluates on another (held-out) shard set instead of
-    ``shards``' eval split. ``settings`` are the loop's (checkpoint_every,
-    eval_every, wandb, cap, ...); ``callbacks`` go to Ray Train's RunConfig
+    ``shards``' eval split. ``settings`` are ``TrainSettings`` fields
+    (num_steps, checkpoint_every, eval_every, wandb, ...; a name it does not
+    have is an error), plus the keys Tune sets (``loop.INTERNAL``);
+    ``callbacks`` go to Ray Train's RunConfig
     (Tune passes its report callback). A failed worker group is restarted up
     to ``max_failures`` times and resumes from the newest checkpoint; a
     UserError raised anywhere is raised at once, never retried.
@@ -165,8 +181,12 @@ def fit(config: str | Config, shards: str, run_dir: str, *, hparams: str | dict 
     from raymvae.data import read_dataset, read_manifest
     from raymvae.train.sampling import shuffle_buffer
 
+    from raymvae.train.loop import INTERNAL
+
+    internal = {k: settings.pop(k) for k in list(settings) if k in INTERNAL}
+    user = train_settings(settings)
     data = check_training(config, shards, run_dir, hparams=hparams, eval_shards=eval_shards,
-                          num_workers=num_workers, cap=settings.get("cap"))
+                          num_workers=num_workers, epoch_windows_per_file=user.epoch_windows_per_file)
     cfg, run_dir = data.config, storage.normalize(run_dir)
     # Each epoch re-runs the (small) input pipeline; its progress bars and start lines would flood the log.
     ctx = ray.data.DataContext.get_current()
@@ -182,7 +202,7 @@ def fit(config: str | Config, shards: str, run_dir: str, *, hparams: str | dict 
     train_ds = train_ds.randomize_block_order()
     cpus = float(ray.cluster_resources().get("CPU", 1))
     per_worker = 1.0 if use_gpu else max(0.25, min(1.0, (cpus - 1) / max(num_workers, 1)))
-    loop_settings = {**settings, "config": cfg.to_dict(), "run_dir": run_dir, "num_steps": num_steps,
+    loop_settings = {**user.model_dump(), **internal, "config": cfg.to_dict(), "run_dir": run_dir,
                      "has_eval": eval_ds is not None,
                      "shuffle_buffer": shuffle_buffer(int(cfg.hparams["batch_size"]),
                                                       manifest["windows"]["train"] // max(1, num_workers),

@@ -1,0 +1,31 @@
+"""The training loop's settings, defined once: `raymvae train`'s flags, ``fit()``'s keyword arguments
+and the loop's defaults all come from ``TrainSettings``. No Ray."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TrainSettings(BaseModel):
+    """What a training run does beyond its config, hparams and data (Magenta's defaults where it has one)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    num_steps: int = Field(200_000, ge=1, description="train until this global step (Magenta's default)")
+    checkpoint_every: int = Field(1000, ge=0, description="steps between checkpoints (0: at the end only)")
+    keep_checkpoints: int = Field(3, ge=1, description="checkpoints kept")
+    eval_every: int = Field(0, ge=0, description="steps between evaluations (0: at the end only)")
+    eval_batches: int = Field(0, ge=0, description="cap each evaluation at N batches (0: all)")
+    eval_samples: int = Field(512, ge=0, description="prior samples each evaluation decodes and compares with the "
+                                                     "eval windows (overlapped area of musical features; 0: none)")
+    sample_temperature: float = Field(0.5, ge=0, description="their sampling temperature")
+    log_every: int = Field(100, ge=1, description="steps between metric logs")
+    epoch_windows_per_file: int | None = Field(None, ge=1, description="windows drawn per file each epoch (default: "
+                                                                       "the config's, 5 for Magenta's)")
+    seed: int = Field(0, description="random seed")
+    bf16: bool = Field(False, description="bf16 autocast (GPUs)")
+    wandb: Literal["online", "offline", "disabled"] | None = Field(
+        None, description="W&B mode (default: WANDB_MODE, else online with WANDB_API_KEY, else offline)")
+    objective: str | None = Field(None, description="also report this weighted sum of eval metrics as "
+                                                    "'objective', e.g. 'metrics/accuracy + samples/oa_mean'")
