@@ -80,3 +80,46 @@ def test_training_settings_have_one_home():
         train_settings({"chekpoint_every": 5})
     with pytest.raises(UserError, match="epoch_windows_per_file: Input should be greater than or equal to 1"):
         train_settings({"epoch_windows_per_file": 0})
+
+
+def test_what_a_tune_trial_sends_to_wandb(tmp_path, monkeypatch):
+    """W&B seen through a fake module: a trial's identity, its config with the swept values, Magenta's metric
+    names per step and the eval/ metrics."""
+    import sys
+    import types
+
+    runs: list[dict] = []
+
+    class Run:
+        def __init__(self, **kwargs):
+            self.init, self.logged, self.finished = kwargs, [], False
+            runs.append(self.__dict__)
+
+        def log(self, metrics, step):
+            self.logged.append((step, metrics))
+
+        def finish(self):
+            self.finished = True
+    monkeypatch.setitem(sys.modules, "wandb", types.SimpleNamespace(init=Run, Settings=lambda **kw: kw))
+    from raymvae.tune.sweep import _trial_settings
+
+    shard = _shard()
+    common = {"num_steps": 4, "checkpoint_every": 0, "eval_every": 2, "log_every": 2, "wandb": "offline",
+              "eval_samples": 8}
+    settings = {**DEFAULTS, **_trial_settings(load_config("cat-mel_2bar_small", TINY).to_dict(), {"max_beta": 0.3},
+                                              str(tmp_path / "run"), "sweep-1", "trial-1", common)}
+    run_training(settings, Worker(rank=0, world=1, device=torch.device("cpu"), report=lambda m: None,
+                                  train_batches=lambda: iter([shard]), eval_batches=lambda: iter([shard])))
+    (run,) = runs
+    assert run["finished"] and run["init"]["mode"] == "offline" and run["init"]["name"] == "trial-1"
+    assert run["init"]["group"] == "sweep-1" and run["init"]["config"]["name"] == "cat-mel_2bar_small"
+    assert run["init"]["config"]["swept/max_beta"] == 0.3 and run["init"]["config"]["hparams"]["max_beta"] == 0.3
+    assert run["init"]["dir"] == str(tmp_path / "run") and run["init"]["resume"] == "allow"
+    steps = {}
+    for step, metrics in run["logged"]:
+        steps.setdefault(step, set()).update(metrics)
+    assert sorted(steps) == [2, 4]
+    assert {"loss", "losses/r_loss", "losses/kl_bits", "losses/kl_beta", "learning_rate", "global_norm",
+            "sampling_probability", "examples_per_s"} <= steps[2]
+    assert {"eval/metrics/accuracy", "eval/losses/elbo", "eval/samples/oa_mean", "eval/ceiling/oa_mean"} <= steps[2]
+    assert "eval/metrics/accuracy" in steps[4]
