@@ -1,0 +1,36 @@
+"""`raymvae import-magenta`: import a Magenta MusicVAE checkpoint into a run dir."""
+from __future__ import annotations
+
+import argparse
+
+
+def cmd_import_magenta(args: argparse.Namespace) -> int:
+    """Import a Magenta MusicVAE TF checkpoint (prefix, folder or the distributed .tar) into a run dir
+    that generate, serve and train (fine-tuning) use as they use a training run."""
+    import tempfile
+
+    from raymvae import storage
+    from raymvae.export import save_export
+    from raymvae.model import load_magenta_checkpoint
+    from raymvae.model.tf_checkpoint import checkpoint_prefix
+
+    with tempfile.TemporaryDirectory(prefix="raymvae-import-") as work:
+        local = storage.download(args.checkpoint, f"{work}/download")  # object storage: a local cache
+        prefix = checkpoint_prefix(local, f"{work}/unpacked")
+        model = load_magenta_checkpoint(prefix, args.config, args.hparams)
+        step = model.magenta_global_step
+        out = save_export(args.output, model, step, {"source": f"magenta:{args.checkpoint}",
+                                                     "hparams_override": args.hparams or ""})
+    print(f"imported {args.checkpoint} ({args.config}, Magenta step {step}) -> {out}")
+    return 0
+
+
+def add(sub) -> None:
+    """The subcommand's parser."""
+    p = sub.add_parser("import-magenta", help="import a Magenta MusicVAE checkpoint into a run dir",
+                       description=cmd_import_magenta.__doc__)
+    p.add_argument("--checkpoint", required=True, help="checkpoint prefix, folder holding one, or Magenta's .tar")
+    p.add_argument("--config", required=True, help="the Magenta config it was trained with, e.g. cat-mel_2bar_big")
+    p.add_argument("--hparams", default=None, help="Magenta-style overrides, e.g. 'enc_rnn_size=[512]'")
+    p.add_argument("--output", required=True, help="run dir to create (its export/ folder holds the model)")
+    p.set_defaults(func=cmd_import_magenta)
