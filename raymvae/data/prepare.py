@@ -14,7 +14,6 @@ directory rename) the files go straight to the output prefix, manifest last.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import platform
@@ -31,8 +30,9 @@ import pyarrow.parquet as pq
 
 from raymvae import storage
 from raymvae.config import Config, load_config
-from raymvae.data.inputs import Source, key_hash, resolve_inputs, split_of
-from raymvae.data.tfrecord import iter_records
+from raymvae.data.convert import (FILE_COLUMNS, converter, encode_midi_batch, encode_ns_batch, explode,
+                                  tfrecord_items)
+from raymvae.data.inputs import Source, resolve_inputs
 from raymvae.errors import UserError
 from raymvae.storage import filesystem_for
 
@@ -40,12 +40,6 @@ log = logging.getLogger(__name__)
 
 SHARD_FORMAT = "raymvae-shards/1"
 FILES_PER_BLOCK = 256  # files per Ray Data task: enough work to hide per-task overhead
-FILE_COLUMNS = ["source", "key", "split", "status", "reason", "windows"]
-_FILE_SCHEMA = pa.schema([("source", pa.string()), ("key", pa.string()), ("split", pa.string()),
-                          ("status", pa.string()), ("reason", pa.string()), ("windows", pa.int32()),
-                          ("data", pa.binary()), ("index", pa.binary()), ("hist", pa.binary())])
-
-
 @dataclass
 class PrepareResult:
     """What ``prepare`` wrote: the output folder and its manifest."""
@@ -54,138 +48,9 @@ class PrepareResult:
     manifest: dict[str, Any]
 
 
-_CONVERTERS: dict[str, Any] = {}
-
-
-def _converter(config: dict):
-    """One converter per worker process and config (numba kernels stay compiled)."""
-    from raymvae.music import converter_for
-
-    key = json.dumps(config, sort_keys=True)
-    if key not in _CONVERTERS:
-        _CONVERTERS[key] = converter_for(Config.from_dict(config))
-    return _CONVERTERS[key]
-
-
-def select_windows(n: int, cap: int | None, key: str) -> np.ndarray:
-    """Indices of the windows kept for a file: all, or ``cap`` chosen by a hash of its key."""
-    if cap is None or n <= cap:
-        return np.arange(n, dtype=np.int32)
-    return np.sort(np.random.default_rng(key_hash(key)).choice(n, cap, replace=False)).astype(np.int32)
-
-
-def _encode_rows(items: list[tuple[str, str, Any]], config: dict, kind: str, eval_fraction: float,
-                 cap: int | None) -> pa.Table:
-    """Convert (source, key, payload) items into per-file rows."""
-    from raymvae.music import MidiError
-
-    conv = _converter(config)
-    rows: dict[str, list] = {name: [] for name in _FILE_SCHEMA.names}
-    for source, key, payload in items:
-        status, reason, blob, index, hist, kept = "ok", "", b"", b"", b"", 0
-        try:
-            if isinstance(payload, Exception):
-                raise MidiError(f"cannot read file: {payload}")
-            if kind == "midi":
-                windows = conv.encode_midi(bytes(payload))
-            else:
-                from note_seq.protobuf import music_pb2
-
-                try:
-                    ns = music_pb2.NoteSequence.FromString(bytes(payload))
-                except Exception as exc:  # noqa: BLE001 - protobuf raises DecodeError and friends
-                    raise MidiError(f"not a NoteSequence proto: {type(exc).__name__}") from exc
-                windows = conv.encode_note_sequence(ns)
-        except MidiError as exc:
-            status, reason, windows = "unreadable", str(exc), None
-        if windows is not None:
-            if len(windows) == 0:
-                status, reason = "no-windows", conv.describe_empty()
-            else:
-                keep = select_windows(len(windows), cap, key)
-                kept = len(keep)
-                blob = np.ascontiguousarray(windows[keep]).tobytes()
-                index = keep.tobytes()
-                hist = np.concatenate(list(conv.class_histogram(windows[keep]).values())).astype(np.int64).tobytes()
-        rows["source"].append(source)
-        rows["key"].append(key)
-        rows["split"].append(split_of(key, eval_fraction))
-        rows["status"].append(status)
-        rows["reason"].append(reason)
-        rows["windows"].append(kept)
-        rows["data"].append(blob)
-        rows["index"].append(index)
-        rows["hist"].append(hist)
-    return pa.Table.from_pydict(rows, schema=_FILE_SCHEMA)
-
-
-def _read(uri: str) -> bytes | Exception:
-    """A file's bytes, or the error that stopped reading it (it is then counted, not fatal)."""
-    fs, path, _ = filesystem_for(uri)
-    try:
-        with fs.open_input_stream(path) as f:
-            return f.read()
-    except OSError as exc:
-        return exc
-
-
-def _encode_midi_batch(batch: dict[str, np.ndarray], config: dict, eval_fraction: float,
-                       cap: int | None) -> pa.Table:
-    """Read and convert a batch of MIDI files in one task (no per-file hand-off between operators)."""
-    items = [(u, k, _read(u)) for u, k in zip(batch["source"], batch["key"])]
-    return _encode_rows(items, config, "midi", eval_fraction, cap)
-
-
-def _tfrecord_items(row: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every record of one TFRecord file as a row (source and key get ``#<record>``)."""
-    fs, path, _ = filesystem_for(row["uri"])
-    with fs.open_input_stream(path) as f:
-        return [{"source": f"{row['uri']}#{i}", "key": f"{row['key']}#{i}", "bytes": rec}
-                for i, rec in enumerate(iter_records(f, row["uri"]))]
-
-
-def _encode_ns_batch(batch: dict[str, np.ndarray], config: dict, eval_fraction: float,
-                     cap: int | None) -> pa.Table:
-    items = list(zip(batch["source"], batch["key"], batch["bytes"]))
-    return _encode_rows(items, config, "tfrecord", eval_fraction, cap)
-
-
-def file_id(key: str) -> int:
-    """A stable signed 64-bit id of a file key (an integer column trains can group by)."""
-    return key_hash(key, signed=True)
-
-
-def _explode(batch: pa.Table, split: str, shape: tuple[int, ...], dtype: str) -> pa.Table:
-    """Per-file rows of one split -> one row per window.
-
-    Columns: flat class indices, source, window index in the file, and for
-    per-epoch sampling a file id, the file's window count and the row's
-    position among them.
-    """
-    batch = batch.filter(pa.compute.and_(pa.compute.equal(batch["split"], split),
-                                         pa.compute.greater(batch["windows"], 0)))
-    width = int(np.prod(shape))
-    data = [np.frombuffer(b, dtype) for b in batch["data"].to_pylist()]
-    flat = np.concatenate(data) if data else np.zeros(0, dtype)
-    counts = batch["windows"].to_numpy().astype(np.int64)
-    index = np.concatenate([np.frombuffer(b, np.int32) for b in batch["index"].to_pylist()]) \
-        if len(batch) else np.zeros(0, np.int32)
-    ids = np.array([file_id(k) for k in batch["key"].to_pylist()], np.int64)
-    starts = np.repeat(np.cumsum(counts) - counts, counts)
-    return pa.table({
-        "windows": pa.FixedSizeListArray.from_arrays(pa.array(flat), width),
-        "source": pa.array(np.repeat(np.asarray(batch["source"].to_pylist(), dtype=object), counts),
-                           pa.string()),
-        "window_index": pa.array(index, pa.int32()),
-        "file_id": pa.array(np.repeat(ids, counts), pa.int64()),
-        "file_windows": pa.array(np.repeat(counts, counts).astype(np.int32), pa.int32()),
-        "file_position": pa.array((np.arange(len(index)) - starts).astype(np.int32), pa.int32()),
-    })
-
-
 def _sum_histograms(cfg: Config, blobs: list[bytes]) -> dict[str, list[int]]:
     """Sum the per-file histograms (concatenated int64 counts) and split them by part."""
-    conv = _converter(cfg.to_dict())
+    conv = converter(cfg.to_dict())
     sizes = {k: len(v) for k, v in conv.class_histogram(np.zeros((0,) + tuple(conv.window_shape), conv.dtype)).items()}
     total = np.zeros(sum(sizes.values()), np.int64)
     for b in blobs:
@@ -241,7 +106,7 @@ def prepare(config: str | Config, inputs: list[str], output: str, *, eval_fracti
         raise UserError(f"--shard-windows-per-file must be >= 1, got {shard_windows_per_file}")
     t0 = time.perf_counter()
     cfg = load_config(config, hparams)
-    conv = _converter(cfg.to_dict())
+    conv = converter(cfg.to_dict())
     shape, dtype = tuple(conv.window_shape), np.dtype(conv.dtype).name
     output = storage.normalize(output)
     _refuse_existing(output, overwrite)
@@ -257,11 +122,11 @@ def prepare(config: str | Config, inputs: list[str], output: str, *, eval_fracti
     if midi:
         blocks = max(min(len(midi), 4 * cpus), -(-len(midi) // FILES_PER_BLOCK))
         parts.append(ray.data.from_items(midi, override_num_blocks=blocks)
-                     .map_batches(_encode_midi_batch, batch_format="numpy", batch_size=64, fn_kwargs=common))
+                     .map_batches(encode_midi_batch, batch_format="numpy", batch_size=64, fn_kwargs=common))
     records = [{"uri": s.uri, "key": s.key} for s in sources if s.kind == "tfrecord"]
     if records:
-        parts.append(ray.data.from_items(records, override_num_blocks=len(records)).flat_map(_tfrecord_items)
-                     .map_batches(_encode_ns_batch, batch_format="numpy", batch_size=64, fn_kwargs=common))
+        parts.append(ray.data.from_items(records, override_num_blocks=len(records)).flat_map(tfrecord_items)
+                     .map_batches(encode_ns_batch, batch_format="numpy", batch_size=64, fn_kwargs=common))
     files = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
     ctx = ray.data.DataContext.get_current()
     reservation, ctx.op_resource_reservation_enabled = ctx.op_resource_reservation_enabled, False
@@ -274,7 +139,7 @@ def prepare(config: str | Config, inputs: list[str], output: str, *, eval_fracti
         shards = {}
         for split in ("train", "eval"):
             out_fs.create_dir(f"{tmp}/{split}", recursive=True)
-            shard = files.map_batches(_explode, batch_format="pyarrow", batch_size=None,
+            shard = files.map_batches(explode, batch_format="pyarrow", batch_size=None,
                                       fn_kwargs=dict(split=split, shape=shape, dtype=dtype))
             shard.write_parquet(f"{tmp}/{split}", filesystem=out_fs, min_rows_per_file=100_000)
             shards[split] = storage.list_files(storage.join(staging, split))
