@@ -31,6 +31,14 @@ def init_ray(address: str | None = None) -> None:
     log.info("Ray: %s", ray.cluster_resources())
 
 
+def quiet_data_progress() -> None:
+    """Training re-runs its small input pipeline every epoch: no progress bars or start lines for it."""
+    import ray.data
+
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = ctx.print_on_execution_start = ray_logs()
+
+
 def ray_logs() -> bool:
     """Whether Ray's internal INFO lines should reach the terminal."""
     return os.environ.get("RAYMVAE_RAY_LOGS", "") not in ("", "0")

@@ -179,6 +179,7 @@ def fit(config: str | Config, shards: str, run_dir: str, *, hparams: str | dict 
     from ray.train.torch import TorchTrainer
 
     from raymvae.data import read_dataset, read_manifest
+    from raymvae.runtime import quiet_data_progress
     from raymvae.train.sampling import shuffle_buffer
 
     from raymvae.train.loop import INTERNAL
@@ -188,9 +189,7 @@ def fit(config: str | Config, shards: str, run_dir: str, *, hparams: str | dict 
     data = check_training(config, shards, run_dir, hparams=hparams, eval_shards=eval_shards,
                           num_workers=num_workers, epoch_windows_per_file=user.epoch_windows_per_file)
     cfg, run_dir = data.config, storage.normalize(run_dir)
-    # Each epoch re-runs the (small) input pipeline; its progress bars and start lines would flood the log.
-    ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = ctx.print_on_execution_start = False
+    quiet_data_progress()
     manifest = read_manifest(shards)
     window_bytes = int(np.prod(manifest["window_shape"])) * np.dtype(manifest["dtype"]).itemsize
     train_ds = read_dataset(shards, cfg, "train")

@@ -48,10 +48,12 @@ def _function_trial(swept: dict[str, Any], *, base: dict, shards: str, output: s
     from ray import tune
 
     from raymvae.data import read_dataset, read_manifest
+    from raymvae.runtime import quiet_data_progress
     from raymvae.train.loop import Worker, run_training
     from raymvae.train.sampling import shuffle_buffer
 
     torch.set_num_threads(threads)  # Ray sets OMP_NUM_THREADS=1 in a 1-CPU worker
+    quiet_data_progress()
     trial = tune.get_context().get_trial_id()
     settings = _trial_settings(base, swept, storage.join(output, "trials", trial), sweep, trial, common)
     cfg = Config.from_dict(settings["config"])
