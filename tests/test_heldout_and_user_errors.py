@@ -90,7 +90,8 @@ def test_a_run_dir_holding_another_model_is_refused(mel_shards, tmp_path, capsys
 
 def test_prepare_and_generate_mistakes_are_one_line(mel_shards, folk_dir, tmp_path, capsys):
     _one_line_error(capsys, main(["prepare", "--config", CONFIG, "--input", str(tmp_path), "--output",
-                                  str(tmp_path / "o"), "--eval-fraction", "1.5"]), "--eval-fraction must be")
+                                  str(tmp_path / "o"), "--eval-fraction", "1.5"]),
+                    "--eval-fraction: Input should be less than or equal to 1, got 1.5")
     _one_line_error(capsys, main(["prepare", "--config", CONFIG, "--input", str(tmp_path / "none"), "--output",
                                   str(tmp_path / "o")]), "no MIDI or TFRecord files")
     _one_line_error(capsys, main(["prepare", "--config", CONFIG, "--input", str(folk_dir), "--output",

@@ -78,7 +78,7 @@ def test_training_settings_have_one_home():
     assert train_settings({name: getattr(args, name) for name in defaults}).num_steps == 7
     with pytest.raises(UserError, match="unknown training setting 'chekpoint_every'; known: num_steps"):
         train_settings({"chekpoint_every": 5})
-    with pytest.raises(UserError, match="epoch_windows_per_file: Input should be greater than or equal to 1"):
+    with pytest.raises(UserError, match="--epoch-windows-per-file: Input should be greater than or equal to 1, got 0"):
         train_settings({"epoch_windows_per_file": 0})
 
 

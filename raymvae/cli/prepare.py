@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import argparse
 
+from raymvae.cli.flags import settings_flags
+from raymvae.data.settings import PrepareSettings
+
 
 def cmd_prepare(args: argparse.Namespace) -> int:
     """Convert a MIDI collection (folders, globs, files, s3:// or gs:// URIs, NoteSequence
@@ -11,8 +14,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     from raymvae.runtime import init_ray
 
     init_ray(args.address)
-    result = prepare(args.config, args.input, args.output, eval_fraction=args.eval_fraction,
-                     shard_windows_per_file=args.shard_windows_per_file, overwrite=args.overwrite)
+    result = prepare(args.config, args.input, args.output,
+                     **{name: getattr(args, name) for name in PrepareSettings.model_fields})
     m = result.manifest
     files = m["files"]
     print(f"{files['total']} files -> {m['windows']['train']} train + {m['windows']['eval']} eval windows "
@@ -33,12 +36,6 @@ def add(sub) -> None:
     p.add_argument("--input", nargs="+", required=True,
                    help="MIDI files, folders (recursive), globs, s3:// or gs:// URIs, NoteSequence .tfrecord files")
     p.add_argument("--output", required=True, help="output folder (local or s3:// / gs://)")
-    p.add_argument("--eval-fraction", type=float, default=0.05,
-                   help="share of files (by a hash of their path) held out for evaluation (default 0.05; "
-                        "1: the whole collection is an evaluation set)")
-    p.add_argument("--shard-windows-per-file", type=int, default=None,
-                   help="keep at most N windows per file in the shards, chosen deterministically (default: all; "
-                        "training draws a few of them per file each epoch, see train --epoch-windows-per-file)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    settings_flags(p, PrepareSettings)
     p.add_argument("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS or a local Ray)")
     p.set_defaults(func=cmd_prepare)

@@ -33,7 +33,8 @@ from raymvae.config import Config, load_config
 from raymvae.data.convert import (FILE_COLUMNS, converter, encode_midi_batch, encode_ns_batch, explode,
                                   tfrecord_items)
 from raymvae.data.inputs import Source, resolve_inputs
-from raymvae.errors import UserError
+from raymvae.data.settings import PrepareSettings
+from raymvae.settings import checked
 from raymvae.storage import filesystem_for
 
 log = logging.getLogger(__name__)
@@ -92,24 +93,21 @@ def _staging(output: str) -> str:
     return output
 
 
-def prepare(config: str | Config, inputs: list[str], output: str, *, eval_fraction: float = 0.05,
-            shard_windows_per_file: int | None = None, overwrite: bool = False,
-            hparams: str | dict | None = None) -> PrepareResult:
-    """Convert every input file to windows and write train/eval shards, files table and manifest."""
+def prepare(config: str | Config, inputs: list[str], output: str, *, hparams: str | dict | None = None,
+            **settings: Any) -> PrepareResult:
+    """Convert every input file to windows and write train/eval shards, files table and manifest;
+    ``settings`` are ``PrepareSettings`` fields (eval_fraction, shard_windows_per_file, overwrite)."""
     import ray
     import ray.data
 
-    if not 0.0 <= eval_fraction <= 1.0:
-        raise UserError(f"--eval-fraction must be between 0 and 1 (1: a held-out set for evaluation only), "
-                        f"got {eval_fraction}")
-    if shard_windows_per_file is not None and shard_windows_per_file < 1:
-        raise UserError(f"--shard-windows-per-file must be >= 1, got {shard_windows_per_file}")
+    s = checked(PrepareSettings, settings, "prepare")
+    eval_fraction, shard_windows_per_file = s.eval_fraction, s.shard_windows_per_file
     t0 = time.perf_counter()
     cfg = load_config(config, hparams)
     conv = converter(cfg.to_dict())
     shape, dtype = tuple(conv.window_shape), np.dtype(conv.dtype).name
     output = storage.normalize(output)
-    _refuse_existing(output, overwrite)
+    _refuse_existing(output, s.overwrite)
     sources = resolve_inputs(inputs)
     staging = _staging(output)
     out_fs, tmp, _ = filesystem_for(staging)

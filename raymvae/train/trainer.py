@@ -16,11 +16,11 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-from pydantic import ValidationError
 
 from raymvae import storage
 from raymvae.config import Config, load_config
 from raymvae.errors import UserError
+from raymvae.settings import checked
 from raymvae.train.settings import TrainSettings
 
 log = logging.getLogger(__name__)
@@ -108,15 +108,7 @@ def check_training(config: str | Config, shards: str, run_dir: str | None, *, hp
 
 def train_settings(settings: dict[str, Any]) -> TrainSettings:
     """``settings`` checked against ``TrainSettings``: a misspelled name or a bad value is a UserError."""
-    try:
-        return TrainSettings(**settings)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        name = ".".join(str(x) for x in first["loc"])
-        if first["type"] == "extra_forbidden":
-            raise UserError(f"unknown training setting {name!r}; known: "
-                            f"{', '.join(TrainSettings.model_fields)}") from None
-        raise UserError(f"training setting {name}: {first['msg']}") from None
+    return checked(TrainSettings, settings, "training")
 
 
 def _user_error(exc: BaseException) -> UserError | None:
