@@ -33,5 +33,6 @@ def settings_flags(p: argparse.ArgumentParser, settings: type[BaseModel], names:
         elif kind is bool:
             p.add_argument(*flags, dest=name, action="store_true", help=field.description)
         else:
+            suffix = "" if field.default is None else " (default %(default)s)"  # None: the description says
             p.add_argument(*flags, dest=name, type=kind, choices=choices, default=field.default,
-                           help=f"{field.description} (default %(default)s)")
+                           help=f"{field.description}{suffix}")
