@@ -123,3 +123,27 @@ def test_what_a_tune_trial_sends_to_wandb(tmp_path, monkeypatch):
             "sampling_probability", "examples_per_s"} <= steps[2]
     assert {"eval/metrics/accuracy", "eval/losses/elbo", "eval/samples/oa_mean", "eval/ceiling/oa_mean"} <= steps[2]
     assert "eval/metrics/accuracy" in steps[4]
+
+
+def test_sweep_and_prepare_settings_have_one_home_too():
+    import pytest
+
+    from raymvae.cli import build_parser
+    from raymvae.data import prepare
+    from raymvae.data.settings import PrepareSettings
+    from raymvae.errors import UserError
+    from raymvae.train.settings import TrainSettings
+    from raymvae.tune.settings import TuneSettings
+    from raymvae.tune.sweep import sweep
+
+    args = build_parser().parse_args(["tune", "--config", "c", "--examples", "e", "--output", "o"])
+    assert {name: getattr(args, name) for name in TuneSettings.model_fields} == TuneSettings().model_dump()
+    assert TuneSettings().eval_samples == TrainSettings().eval_samples
+    args = build_parser().parse_args(["prepare", "--config", "c", "--input", "i", "--output", "o"])
+    assert {name: getattr(args, name) for name in PrepareSettings.model_fields} == PrepareSettings().model_dump()
+    with pytest.raises(UserError, match="unknown tune setting 'num_sample'"):
+        sweep("cat-mel_2bar_small", "shards", "out", num_sample=3)
+    with pytest.raises(UserError, match="--scheduler: Input should be 'asha' or 'none'"):
+        sweep("cat-mel_2bar_small", "shards", "out", scheduler="hyperband")
+    with pytest.raises(UserError, match="unknown prepare setting 'eval_fration'"):
+        prepare("cat-mel_2bar_small", ["in"], "out", eval_fration=0.2)

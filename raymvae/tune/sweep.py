@@ -25,7 +25,10 @@ from raymvae import storage
 from raymvae.config import Config, load_config
 from raymvae.errors import UserError
 from raymvae.export import copy_export, has_export
+from raymvae.settings import checked
 from raymvae.train.objective import Objective
+from raymvae.train.tracking import wandb_mode
+from raymvae.tune.settings import TuneSettings
 from raymvae.tune.space import load_space, to_tune
 
 log = logging.getLogger(__name__)
@@ -98,16 +101,13 @@ def _searcher(name: str, metric: str, mode: str):
     raise ValueError(f"unknown search algorithm {name!r} (random, optuna)")
 
 
-def sweep(config: str, shards: str, output: str, *, search: str | None = None, hparams: str | dict | None = None,
-          num_samples: int = 8, num_steps: int = 2000, eval_every: int | None = None, scheduler: str = "asha",
-          search_alg: str = "random", max_concurrent: int = 1, workers_per_trial: int = 0, use_gpu: bool = False,
-          metric: str = "losses/elbo", mode: str = "max", eval_batches: int = 0, wandb: str = "offline",
-          seed: int = 0, objective: str | None = None, eval_samples: int = 512,
-          sample_temperature: float = 0.5) -> dict[str, Any]:
+def sweep(config: str, shards: str, output: str, *, hparams: str | dict | None = None,
+          **settings: Any) -> dict[str, Any]:
     """Run the sweep; write ``results.csv`` / ``.parquet`` sorted by the metric and export the best trial.
 
-    ``objective`` (e.g. ``"metrics/accuracy + samples/oa_mean"``) ranks trials by a weighted sum of eval
-    metrics instead of ``metric``; it is reported as the metric ``objective``.
+    ``settings`` are ``TuneSettings`` fields. ``objective`` (e.g. ``"metrics/accuracy + samples/oa_mean"``)
+    ranks trials by a weighted sum of eval metrics instead of ``metric``; it is reported as the metric
+    ``objective``.
     """
     import ray
     from ray import tune
@@ -117,8 +117,10 @@ def sweep(config: str, shards: str, output: str, *, search: str | None = None, h
 
     from raymvae.train.trainer import check_training
 
+    s = checked(TuneSettings, settings, "tune")
+    objective, metric, mode, num_steps = s.objective, s.metric, s.mode, s.num_steps
     base = load_config(config, hparams)
-    space = load_space(search, base.hparams)
+    space = load_space(s.search, base.hparams)
     if objective:
         parsed = Objective.parse(objective)
         unknown = [m for m in parsed.metrics if not m.startswith(EVAL_PREFIXES)]
@@ -127,43 +129,41 @@ def sweep(config: str, shards: str, output: str, *, search: str | None = None, h
                             f"({', '.join(p + '...' for p in EVAL_PREFIXES)})")
         metric = "objective"
     if metric.startswith(("samples/", "ceiling/")) or (objective and "samples/" in objective):
-        if not eval_samples:
+        if not s.eval_samples:
             raise UserError(f"{objective or metric} needs prior samples at each eval; set --eval-samples > 0")
-    check_training(base, shards, None, num_workers=workers_per_trial)
+    check_training(base, shards, None, num_workers=s.workers_per_trial)
     if not read_manifest(shards)["windows"]["eval"]:
         raise UserError(f"{shards} has no eval windows: trials are compared on eval metrics; prepare it with "
                         f"--eval-fraction > 0")
     out = storage.normalize(output)
     if storage.exists(storage.join(out, "results.csv")):
         raise FileExistsError(f"{out} already holds a finished sweep; choose another --output")
-    eval_every = eval_every or max(1, num_steps // 10)
+    eval_every = s.eval_every or max(1, num_steps // 10)
     name = f"{base.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    common = dict(num_steps=num_steps, eval_every=eval_every, eval_batches=eval_batches, log_every=eval_every,
-                  checkpoint_every=eval_every, keep_checkpoints=1, wandb=wandb, seed=seed, objective=objective,
-                  eval_samples=eval_samples, sample_temperature=sample_temperature)
+    common = dict(num_steps=num_steps, eval_every=eval_every, eval_batches=s.eval_batches, log_every=eval_every,
+                  checkpoint_every=eval_every, keep_checkpoints=1, wandb=wandb_mode(s.wandb), seed=s.seed,
+                  objective=objective, eval_samples=s.eval_samples, sample_temperature=s.sample_temperature)
     kwargs = dict(base=base.to_dict(), shards=shards, output=out, sweep=name, common=common)
-    if workers_per_trial > 0:
-        trainable = tune.with_resources(tune.with_parameters(_train_trial, workers=workers_per_trial,
-                                                             use_gpu=use_gpu, **kwargs), {"cpu": 0.1})
+    if s.workers_per_trial > 0:
+        trainable = tune.with_resources(tune.with_parameters(_train_trial, workers=s.workers_per_trial,
+                                                             use_gpu=s.use_gpu, **kwargs), {"cpu": 0.1})
     else:
         # A trial reserves one CPU (the rest stay free for Ray Data's reads) but computes on its share of
         # the cluster's cores: all of them when trials run one at a time.
-        threads = max(1, int(ray.cluster_resources().get("CPU", 1)) // max(1, max_concurrent))
+        threads = max(1, int(ray.cluster_resources().get("CPU", 1)) // s.max_concurrent)
         trainable = tune.with_resources(tune.with_parameters(_function_trial, threads=threads, **kwargs),
-                                        {"cpu": 1, "gpu": 1 if use_gpu else 0})
+                                        {"cpu": 1, "gpu": 1 if s.use_gpu else 0})
     evals = -(-num_steps // eval_every)
-    sched = ASHAScheduler(max_t=evals + 1, grace_period=1, reduction_factor=2) if scheduler == "asha" else None
-    if scheduler not in ("asha", "none"):
-        raise ValueError(f"unknown scheduler {scheduler!r} (asha, none)")
+    sched = ASHAScheduler(max_t=evals + 1, grace_period=1, reduction_factor=2) if s.scheduler == "asha" else None
     fs, storage_path, _ = storage.filesystem_for(out)
     tuner = tune.Tuner(
         trainable, param_space=to_tune(space),
-        tune_config=tune.TuneConfig(metric=metric, mode=mode, num_samples=num_samples, scheduler=sched,
-                                    search_alg=_searcher(search_alg, metric, mode),
-                                    max_concurrent_trials=max_concurrent),
+        tune_config=tune.TuneConfig(metric=metric, mode=mode, num_samples=s.num_samples, scheduler=sched,
+                                    search_alg=_searcher(s.search_alg, metric, mode),
+                                    max_concurrent_trials=s.max_concurrent),
         run_config=tune.RunConfig(name="tune", storage_path=storage_path, storage_filesystem=fs),
     )
-    log.info("sweep %s: %d trials of %s over %s, %d steps each, metric %s (%s)", name, num_samples, base.name,
+    log.info("sweep %s: %d trials of %s over %s, %d steps each, metric %s (%s)", name, s.num_samples, base.name,
              ", ".join(space), num_steps, metric, mode)
     grid = tuner.fit()
     rows = []
