@@ -101,6 +101,19 @@ class CategoricalDecoder(nn.Module):
             frame = self.frames(pick).to(first.dtype)
         return torch.stack(logits_all, 1), torch.stack(picks, 1)
 
+    def scheduled(self, x_in: torch.Tensor, cond: torch.Tensor, targets: torch.Tensor, sampling_probability: float,
+                  generator) -> torch.Tensor:
+        """Logits [B, T, D] with scheduled sampling (the first input is ``x_in``'s)."""
+        logits, _ = self.loop(cond, targets.shape[1], x_in[:, 0], targets=targets,
+                              sampling_probability=sampling_probability, generator=generator)
+        return logits
+
+    def decode(self, z: torch.Tensor, temperature: float | None, generator, uniforms: torch.Tensor | None = None,
+               length: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Free-running from an all-zero first frame: (logits [B, T, D], classes [B, T, P])."""
+        first = z.new_zeros(z.shape[0], self.depth)
+        return self.loop(z, length, first, temperature=temperature, generator=generator, uniforms=uniforms)
+
     def nll(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Cross-entropy summed over heads, per step: [B, T]."""
         heads = torch.split(logits.float(), self.parts, dim=-1)
@@ -236,8 +249,11 @@ class HierarchicalDecoder(nn.Module):
         return torch.cat(logits, -1).reshape(b, self.num_segments * self.segment_length, -1)
 
     def decode(self, z: torch.Tensor, temperature: float | None, generator,
-               uniforms: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Free-running: (logits [B, T, D], classes [B, T, P]), segment by segment."""
+               uniforms: torch.Tensor | None = None, length: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Free-running: (logits [B, T, D], classes [B, T, P]), segment by segment (exactly its T steps)."""
+        if length != self.num_segments * self.segment_length:
+            raise ValueError(f"hierarchical models decode exactly max_seq_len="
+                             f"{self.num_segments * self.segment_length} steps")
         e = self.embeddings(z)
         frames = [z.new_zeros(z.shape[0], core.depth) for core in self.cores]
         logits, picks = [], []

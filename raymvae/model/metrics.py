@@ -36,8 +36,8 @@ def counts(model: MusicVAE, out: Output, predictions: torch.Tensor | None = None
         "class_total": per_class_total.to(**f64),
         "class_correct": per_class_correct.to(**f64),
     }
-    if model.kind == "hierarchical":
-        u = model.decoder.num_segments
+    u = getattr(model.decoder, "num_segments", 0)  # hierarchical decoders: accuracy per segment too
+    if u:
         result["segment_correct"] = step_ok.reshape(b, u, t // u, -1).float().mean(-1).sum((0, 2)).to(**f64)
     return result
 

@@ -133,15 +133,7 @@ class MusicVAE(nn.Module):
         drive the sampling row by row, so a row's output does not depend on
         the batch it was decoded in; otherwise ``generator`` draws.
         """
-        length = length or self.seq_len
-        if self.kind == "hierarchical":
-            if length != self.seq_len:
-                raise ValueError(f"hierarchical models decode exactly max_seq_len={self.seq_len} steps")
-            logits, picks = self.decoder.decode(z, temperature, generator, uniforms)
-        else:
-            first = z.new_zeros(z.shape[0], self.decoder.depth)
-            logits, picks = self.decoder.loop(z, length, first, temperature=temperature, generator=generator,
-                                              uniforms=uniforms)
+        logits, picks = self.decoder.decode(z, temperature, generator, uniforms, length or self.seq_len)
         windows = self.windows_from_targets(picks)
         return (windows, logits) if return_logits else windows
 
@@ -173,11 +165,8 @@ class MusicVAE(nn.Module):
         x_in = self._shifted_frames(targets)
         if sampling_probability <= 0.0:
             logits = self.decoder.teacher_forced(x_in, z)
-        elif self.kind == "hierarchical":
-            logits = self.decoder.scheduled(x_in, z, targets, sampling_probability, generator)
         else:
-            logits, _ = self.decoder.loop(z, targets.shape[1], x_in[:, 0], targets=targets,
-                                          sampling_probability=sampling_probability, generator=generator)
+            logits = self.decoder.scheduled(x_in, z, targets, sampling_probability, generator)
         r_loss = self.decoder.nll(logits, targets).sum(1)
         kl = L.kl_divergence(mu, sigma)
         return Output(L.total_loss(r_loss, kl, beta, free_bits), r_loss, kl, L.kl_cost(kl, free_bits), beta,
