@@ -81,7 +81,8 @@ def train_demo() -> None:
 
     from raymvae.config import load_config
     from raymvae.errors import UserError
-    from raymvae.train.loop import check_run_dir, eval_summary
+    from raymvae.train.checkpoints import check_run_dir
+    from raymvae.train.evaluation import eval_summary
     from raymvae.train.trainer import fit
 
     run = DEMO_DIR / "runs" / "cat-mel_2bar_small"

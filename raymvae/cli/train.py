@@ -12,7 +12,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Train a MusicVAE config on prepared shards with Ray Train (DDP across workers), or evaluate a
     run dir (--mode eval). Running the same command again resumes from the newest checkpoint."""
     from raymvae.runtime import init_ray
-    from raymvae.train.loop import eval_summary
+    from raymvae.train.evaluation import eval_summary
 
     if args.mode == "eval":
         from raymvae.train.evaluation import evaluate_run

@@ -4,7 +4,8 @@
 optimizer, step, epoch, RNG states and the resolved config. ``meta.json``
 is the marker (written last, with the checkpoint's size and SHA-256); only
 folders that have it count, so a crash never yields a half checkpoint, on
-local disk or on object storage.
+local disk or on object storage. ``check_run_dir`` refuses to train a run
+dir that holds a model of another shape.
 """
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from typing import Any
 import torch
 
 from raymvae import storage
+from raymvae.config import Config
+from raymvae.errors import UserError
 
 CHECKPOINTS = "checkpoints"
 MARKER = "meta.json"
@@ -66,3 +69,31 @@ def load_latest(run_dir: str) -> dict[str, Any] | None:
             continue  # being rewritten or deleted right now: take the one before
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     return None
+
+
+def check_run_dir(run_dir: str, cfg: Config) -> None:
+    """UserError when ``run_dir`` already holds a model of another config (its checkpoints or export)."""
+    from raymvae.export import export_info, has_export
+
+    found = list_checkpoints(run_dir)
+    if found:
+        held = storage.read_json(storage.join(found[-1][1], MARKER)).get("config")
+        if held is None:  # checkpoints written before meta.json named their config
+            held = load_latest(run_dir)["config"]
+    elif has_export(run_dir):
+        held = export_info(run_dir)["config"]
+    else:
+        return
+    if held["model"] != cfg.model or held["converter"]["family"] != cfg.converter["family"] or \
+            any(held["hparams"].get(k) != cfg.hparams.get(k) for k in ARCHITECTURE_HPARAMS):
+        raise UserError(f"{run_dir} holds a {held['name']} model ({_shape(held)}); it cannot be trained as "
+                        f"{cfg.name} ({_shape(cfg.to_dict())}). Use another --run-dir")
+
+
+ARCHITECTURE_HPARAMS = ("z_size", "enc_rnn_size", "dec_rnn_size", "max_seq_len", "nade_num_hidden",
+                        "residual_encoder", "residual_decoder")
+
+
+def _shape(config: dict[str, Any]) -> str:
+    h = config["hparams"]
+    return ", ".join(f"{k}={h[k]}" for k in ARCHITECTURE_HPARAMS[:4] if k in h)

@@ -61,3 +61,15 @@ def evaluate_run(config: str | Config | None, shards: str, run_dir: str, *, hpar
     storage.write_json(storage.join(run_dir, "eval", f"step_{step:09d}.json"), metrics)
     storage.write_json(storage.join(run_dir, "eval_latest.json"), metrics)
     return metrics
+
+
+def eval_summary(m: dict[str, Any]) -> str:
+    """One line: losses, both accuracies and the no-event baseline; prior samples' OA and empty rate."""
+    line = (f"r_loss {m['losses/r_loss']:.2f}  kl_bits {m['losses/kl_bits']:.1f}  elbo {m['losses/elbo']:.2f}  "
+            f"accuracy {m['metrics/accuracy']:.4f} (sampled {m['metrics/sampled_accuracy']:.4f}; "
+            f"always-no-event baseline {m['metrics/no_event_baseline_accuracy']:.4f})")
+    if "samples/oa_mean" in m:
+        ceiling = f" (training windows: {m['ceiling/oa_mean']:.3f})" if "ceiling/oa_mean" in m else ""
+        line += (f"  prior samples: OA {m['samples/oa_mean']:.3f}{ceiling}, "
+                 f"empty {m['samples/empty_rate']:.1%}")
+    return line

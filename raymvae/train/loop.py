@@ -26,6 +26,8 @@ from raymvae.model.evaluate import REFERENCE_WINDOWS, Reservoir, evaluate, sampl
 from raymvae.model.training import make_optimizer, train_step, unwrap
 from raymvae.music import converter_for
 from raymvae.train import checkpoints
+from raymvae.train.checkpoints import check_run_dir
+from raymvae.train.evaluation import eval_summary
 from raymvae.train.objective import Objective
 from raymvae.train.sampling import Rebatcher, keep_mask
 from raymvae.train.settings import TrainSettings
@@ -121,46 +123,6 @@ def _eval(model, worker: Worker, settings: dict, step: int, generator: torch.Gen
                                   num=settings["eval_samples"], temperature=settings["sample_temperature"],
                                   seed=settings["seed"]))
     return out
-
-
-def check_run_dir(run_dir: str, cfg: Config) -> None:
-    """UserError when ``run_dir`` already holds a model of another config (its checkpoints or export)."""
-    from raymvae.export import export_info, has_export
-
-    found = checkpoints.list_checkpoints(run_dir)
-    if found:
-        held = storage.read_json(storage.join(found[-1][1], checkpoints.MARKER)).get("config")
-        if held is None:  # checkpoints written before meta.json named their config
-            held = checkpoints.load_latest(run_dir)["config"]
-    elif has_export(run_dir):
-        held = export_info(run_dir)["config"]
-    else:
-        return
-    if held["model"] != cfg.model or held["converter"]["family"] != cfg.converter["family"] or \
-            any(held["hparams"].get(k) != cfg.hparams.get(k) for k in ARCHITECTURE_HPARAMS):
-        raise UserError(f"{run_dir} holds a {held['name']} model ({_shape(held)}); it cannot be trained as "
-                        f"{cfg.name} ({_shape(cfg.to_dict())}). Use another --run-dir")
-
-
-ARCHITECTURE_HPARAMS = ("z_size", "enc_rnn_size", "dec_rnn_size", "max_seq_len", "nade_num_hidden",
-                        "residual_encoder", "residual_decoder")
-
-
-def _shape(config: dict[str, Any]) -> str:
-    h = config["hparams"]
-    return ", ".join(f"{k}={h[k]}" for k in ARCHITECTURE_HPARAMS[:4] if k in h)
-
-
-def eval_summary(m: dict[str, Any]) -> str:
-    """One line: losses, both accuracies and the no-event baseline; prior samples' OA and empty rate."""
-    line = (f"r_loss {m['losses/r_loss']:.2f}  kl_bits {m['losses/kl_bits']:.1f}  elbo {m['losses/elbo']:.2f}  "
-            f"accuracy {m['metrics/accuracy']:.4f} (sampled {m['metrics/sampled_accuracy']:.4f}; "
-            f"always-no-event baseline {m['metrics/no_event_baseline_accuracy']:.4f})")
-    if "samples/oa_mean" in m:
-        ceiling = f" (training windows: {m['ceiling/oa_mean']:.3f})" if "ceiling/oa_mean" in m else ""
-        line += (f"  prior samples: OA {m['samples/oa_mean']:.3f}{ceiling}, "
-                 f"empty {m['samples/empty_rate']:.1%}")
-    return line
 
 
 def run_training(settings: dict[str, Any], worker: Worker) -> dict[str, Any]:

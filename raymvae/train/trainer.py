@@ -78,7 +78,7 @@ def check_training(config: str | Config, shards: str, run_dir: str | None, *, hp
     a run dir that holds another model."""
     from raymvae.data import check_compatible, read_manifest
     from raymvae.data.shards import epoch_windows, eval_split
-    from raymvae.train.loop import check_run_dir
+    from raymvae.train.checkpoints import check_run_dir
 
     cfg = load_config(config, hparams)
     if num_workers < 0:
