@@ -50,7 +50,7 @@ def test_the_wheel_ships_presets_tune_and_serve_configs(installed):
     names = zipfile.ZipFile(wheel).namelist()
     for name in ("raymvae/configs/cat-mel_2bar_small.yaml", "raymvae/configs/hierdec-trio_16bar.yaml",
                  "raymvae/configs/tune/default.yaml", "raymvae/configs/serve/default.yaml",
-                 "raymvae/configs/presets/small-corpus.yaml", "raymvae/cli.py"):
+                 "raymvae/configs/presets/small-corpus.yaml", "raymvae/cli/__init__.py", "raymvae/cli/train.py"):
         assert name in names
 
 
