@@ -66,7 +66,7 @@ def test_training_settings_have_one_home():
     from raymvae.cli import build_parser
     from raymvae.errors import UserError
     from raymvae.train.settings import TrainSettings
-    from raymvae.train.trainer import train_settings
+    from raymvae.settings import checked
 
     args = build_parser().parse_args(["train", "--config", "c", "--examples", "e", "--run-dir", "r"])
     defaults = TrainSettings().model_dump()
@@ -75,11 +75,11 @@ def test_training_settings_have_one_home():
     assert defaults["checkpoint_every"] == 1000 and defaults["num_steps"] == 200_000
     args = build_parser().parse_args(["train", "--config", "c", "--examples", "e", "--run-dir", "r",
                                       "--num_steps", "7", "--epoch-windows-per-file", "2", "--wandb", "disabled"])
-    assert train_settings({name: getattr(args, name) for name in defaults}).num_steps == 7
+    assert checked(TrainSettings, {name: getattr(args, name) for name in defaults}, "training").num_steps == 7
     with pytest.raises(UserError, match="unknown training setting 'chekpoint_every'; known: num_steps"):
-        train_settings({"chekpoint_every": 5})
+        checked(TrainSettings, {"chekpoint_every": 5}, "training")
     with pytest.raises(UserError, match="--epoch-windows-per-file: Input should be greater than or equal to 1, got 0"):
-        train_settings({"epoch_windows_per_file": 0})
+        checked(TrainSettings, {"epoch_windows_per_file": 0}, "training")
 
 
 def test_what_a_tune_trial_sends_to_wandb(tmp_path, monkeypatch):

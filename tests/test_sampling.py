@@ -49,3 +49,13 @@ def test_rebatcher_makes_full_batches():
     r = Rebatcher(4)
     out = list(r.push(np.arange(3))) + list(r.push(np.arange(3, 10)))
     assert [b.tolist() for b in out] == [[0, 1, 2, 3], [4, 5, 6, 7]]
+
+
+def test_shuffle_buffer_holds_a_small_epoch_whole_and_a_large_one_by_its_byte_budget():
+    from raymvae.train.sampling import SHUFFLE_BYTES, shuffle_buffer
+
+    small = {"windows": {"train": 8084}, "window_shape": [32], "dtype": "int16"}
+    assert shuffle_buffer(64, small) == 8084 and shuffle_buffer(64, small, workers=2) == 4042
+    big = {"windows": {"train": 10**9}, "window_shape": [256, 3], "dtype": "int16"}
+    assert shuffle_buffer(64, big) == SHUFFLE_BYTES // (256 * 3 * 2)
+    assert shuffle_buffer(512, {"windows": {"train": 100}, "window_shape": [32], "dtype": "int16"}) == 4 * 512

@@ -106,3 +106,12 @@ def test_a_source_checkout_without_install_finds_its_presets(monkeypatch):
     assert package_config_dir() == Path(raymvae.__file__).resolve().parent.parent / "configs"
     assert preset_hparams("small-corpus")
     assert load_config("cat-mel_2bar_small").hparams["z_size"] == 256
+
+
+def test_python_dash_m_raymvae_is_the_cli():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "raymvae", "configs"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "cat-mel_2bar_small" in done.stdout and "small-corpus" in done.stdout

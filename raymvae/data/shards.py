@@ -27,6 +27,11 @@ class ShardMismatchError(UserError):
     """Shards were prepared for a config the caller's model cannot read."""
 
 
+def window_bytes(manifest: dict[str, Any]) -> int:
+    """Bytes of one window of a shard set (its shape times its class dtype)."""
+    return int(np.prod(manifest["window_shape"])) * np.dtype(manifest["dtype"]).itemsize
+
+
 def read_manifest(shards: str) -> dict[str, Any]:
     """The manifest of a shards folder; FileNotFoundError with a hint if absent."""
     try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 
 from raymvae import storage
-from raymvae.config import Config
 from raymvae.model.evaluate import REFERENCE_WINDOWS
 from raymvae.music import converter_for, quality
 
@@ -29,7 +28,7 @@ def eval_reference(run_dir: str) -> tuple[np.ndarray, str] | None:
 
 def quality_report(config: dict, windows: np.ndarray, reference: tuple[np.ndarray, str] | None) -> str:
     """A text table: each feature's mean over the generated windows beside the eval data's, and their OA."""
-    conv = converter_for(Config.from_dict(config))
+    conv = converter_for(config)
     empty = conv.is_empty(windows)
     head = f"{len(windows)} generated files: {empty.mean():.1%} empty (no note)"
     if reference is None:

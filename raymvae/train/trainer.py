@@ -14,7 +14,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Callable
 
-import numpy as np
 import torch
 
 from raymvae import storage
@@ -106,11 +105,6 @@ def check_training(config: str | Config, shards: str, run_dir: str | None, *, hp
     return TrainingData(cfg, shards, eval_shards if split else None, split)
 
 
-def train_settings(settings: dict[str, Any]) -> TrainSettings:
-    """``settings`` checked against ``TrainSettings``: a misspelled name or a bad value is a UserError."""
-    return checked(TrainSettings, settings, "training")
-
-
 def _user_error(exc: BaseException) -> UserError | None:
     """The UserError a failed Ray Train run ended with, if any (workers' errors arrive wrapped)."""
     seen: list[BaseException] = [exc, *getattr(exc, "worker_failures", {}).values()]
@@ -171,22 +165,21 @@ def fit(config: str | Config, shards: str, run_dir: str, *, hparams: str | dict 
     from ray.train.torch import TorchTrainer
 
     from raymvae.data import read_dataset, read_manifest
+    from raymvae.data.shards import window_bytes
     from raymvae.runtime import quiet_data_progress
+    from raymvae.train.loop import INTERNAL
     from raymvae.train.sampling import shuffle_buffer
 
-    from raymvae.train.loop import INTERNAL
-
     internal = {k: settings.pop(k) for k in list(settings) if k in INTERNAL}
-    user = train_settings(settings)
+    user = checked(TrainSettings, settings, "training")
     data = check_training(config, shards, run_dir, hparams=hparams, eval_shards=eval_shards,
                           num_workers=num_workers, epoch_windows_per_file=user.epoch_windows_per_file)
     cfg, run_dir = data.config, storage.normalize(run_dir)
     quiet_data_progress()
     manifest = read_manifest(shards)
-    window_bytes = int(np.prod(manifest["window_shape"])) * np.dtype(manifest["dtype"]).itemsize
     train_ds = read_dataset(shards, cfg, "train")
     eval_ds = read_dataset(data.eval_shards, cfg, data.eval_split) if data.eval_shards else None
-    if manifest["windows"]["train"] * window_bytes <= MATERIALIZE_BYTES:
+    if manifest["windows"]["train"] * window_bytes(manifest) <= MATERIALIZE_BYTES:
         # Small corpora: read the shards once into the object store instead of once per epoch.
         train_ds = train_ds.materialize()
         eval_ds = eval_ds.materialize() if eval_ds is not None else None
@@ -195,9 +188,7 @@ def fit(config: str | Config, shards: str, run_dir: str, *, hparams: str | dict 
     per_worker = 1.0 if use_gpu else max(0.25, min(1.0, (cpus - 1) / max(num_workers, 1)))
     loop_settings = {**user.model_dump(), **internal, "config": cfg.to_dict(), "run_dir": run_dir,
                      "has_eval": eval_ds is not None,
-                     "shuffle_buffer": shuffle_buffer(int(cfg.hparams["batch_size"]),
-                                                      manifest["windows"]["train"] // max(1, num_workers),
-                                                      window_bytes),
+                     "shuffle_buffer": shuffle_buffer(int(cfg.hparams["batch_size"]), manifest, num_workers),
                      "eval_set": {"shards": storage.normalize(data.eval_shards), "split": data.eval_split}
                      if data.eval_shards else None,
                      # torch threads: the node's cores shared among the workers (Ray Data's work is light)

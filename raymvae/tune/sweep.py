@@ -63,8 +63,7 @@ def _function_trial(swept: dict[str, Any], *, base: dict, shards: str, output: s
     manifest = read_manifest(shards)
     train_ds = read_dataset(shards, cfg, "train").materialize()
     eval_ds = read_dataset(shards, cfg, "eval").materialize()
-    buffer = shuffle_buffer(int(cfg.hparams["batch_size"]), manifest["windows"]["train"],
-                            int(np.prod(manifest["window_shape"])) * np.dtype(manifest["dtype"]).itemsize)
+    buffer = shuffle_buffer(int(cfg.hparams["batch_size"]), manifest)
 
     def batches(ds, shuffle: bool):
         yield from ds.iter_batches(batch_size=1024, batch_format="numpy",
