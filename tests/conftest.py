@@ -111,3 +111,45 @@ def eval_only_shards(folk_dir, tmp_path_factory):
 def train_only_shards(folk_dir, tmp_path_factory):
     """The same melodies with nothing held out (--eval-fraction 0)."""
     return _melody_shards(folk_dir, tmp_path_factory, "train_only", 0.0)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(s3_server):
+    """A head (2 CPUs) and two worker nodes, "a" and "b" (2 CPUs each), on 127.0.0.1, with the S3 server as
+    their only shared storage: each node has its own temp dir, and jobs reach it with `ray job submit`."""
+    from cluster import LocalCluster
+
+    cluster = LocalCluster({"WANDB_MODE": "disabled"})
+    try:
+        cluster.start_head(num_cpus=2)
+        cluster.add_node("a", num_cpus=2)
+        cluster.add_node("b", num_cpus=2)
+        yield cluster
+    finally:
+        cluster.shutdown()
+
+
+@pytest.fixture(scope="session")
+def s3_mel_shards(folk_dir, s3_server):
+    """cat-mel_2bar_small shards of the real melodies (20% eval), on S3 only."""
+    from raymvae.data import prepare
+
+    out = f"s3://{BUCKET}/cluster-shards-{uuid.uuid4().hex[:8]}/mel"
+    prepare("cat-mel_2bar_small", [str(folk_dir)], out, eval_fraction=0.2)
+    return out
+
+
+@pytest.fixture(scope="session")
+def s3_model(s3_server):
+    """A small cat-mel_2bar_small model export (untrained, seeded) in a run dir on S3."""
+    import torch
+
+    from raymvae.config import load_config
+    from raymvae.export import save_export
+    from raymvae.model import build
+
+    torch.manual_seed(0)
+    model = build(load_config("cat-mel_2bar_small", "enc_rnn_size=[32],dec_rnn_size=[32,32],z_size=16"))
+    run = f"s3://{BUCKET}/model-{uuid.uuid4().hex[:8]}"
+    save_export(run, model, 0, {"source": "tests: untrained"})
+    return run

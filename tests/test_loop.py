@@ -82,6 +82,31 @@ def test_training_settings_have_one_home():
         checked(TrainSettings, {"epoch_windows_per_file": 0}, "training")
 
 
+def test_scaling_flags_come_from_scaling_settings(capsys):
+    """--num-workers, --placement-strategy, --resources-per-worker (JSON) ... with ScalingSettings' defaults;
+    a malformed JSON object or an unknown strategy is a one-line usage error (exit 2)."""
+    import pytest
+
+    from raymvae.cli import build_parser
+    from raymvae.train.settings import ScalingSettings
+
+    base = ["train", "--config", "c", "--examples", "e", "--run-dir", "r"]
+    args = build_parser().parse_args(base)
+    defaults = ScalingSettings().model_dump()
+    assert {name: getattr(args, name) for name in defaults} == defaults
+    assert defaults["placement_strategy"] == "PACK" and defaults["resources_per_worker"] is None
+    args = build_parser().parse_args([*base, "--placement-strategy", "SPREAD", "--resources-per-worker",
+                                      '{"CPU": 2, "accelerator_type:H100": 0.01}', "--num-workers", "2"])
+    s = ScalingSettings(**{name: getattr(args, name) for name in defaults})
+    assert s.placement_strategy == "SPREAD" and s.resources_per_worker == {"CPU": 2.0, "accelerator_type:H100": 0.01}
+    for bad, message in [(["--resources-per-worker", "{CPU: 2}"], "not JSON"),
+                         (["--resources-per-worker", "[2]"], "expected a JSON object"),
+                         (["--placement-strategy", "spread"], "invalid choice")]:
+        with pytest.raises(SystemExit) as exit_:
+            build_parser().parse_args([*base, *bad])
+        assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
 def test_what_a_tune_trial_sends_to_wandb(tmp_path, monkeypatch):
     """W&B seen through a fake module: a trial's identity, its config with the swept values, Magenta's metric
     names per step and the eval/ metrics."""

@@ -62,7 +62,9 @@ def test_local_mode_trains_checkpoints_evaluates_and_exports(ray_session, mel_sh
     assert all(torch.equal(model.state_dict()[k], v) for k, v in state["model"].items())
     offline = list((run / "wandb").glob("offline-run-*"))
     assert offline, "an offline W&B run in the run dir"
-    assert _starts(run) == [{"resumed_from_step": None, "workers": 1, "device": "cpu"}]
+    (start,) = _starts(run)
+    node = ray_session.get_runtime_context().get_node_id()
+    assert start == {"resumed_from_step": None, "workers": 1, "device": "cpu", "nodes": [node]}
 
 
 def test_one_worker_run_survives_a_killed_worker(ray_session, mel_shards, tmp_path, capfd):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import types
 import typing
 from typing import Any
@@ -14,9 +15,22 @@ def _flag_type(annotation: Any) -> tuple[Any, list | None]:
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
     if typing.get_origin(annotation) is typing.Literal:
         return type(args[0]), list(args)
+    if typing.get_origin(annotation) is dict:
+        return _json_object, None
     if args and typing.get_origin(annotation) in (typing.Union, types.UnionType):
         return _flag_type(args[0]) if len(args) == 1 else (str, None)
     return annotation, None
+
+
+def _json_object(text: str) -> dict:
+    """A flag given as a JSON object, e.g. --resources-per-worker '{"CPU": 2}'."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON ({exc.msg}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object like '{{\"CPU\": 2}}', got {text!r}")
+    return value
 
 
 def settings_flags(p: argparse.ArgumentParser, settings: type[BaseModel], names: list[str] | None = None,

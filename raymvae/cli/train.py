@@ -5,7 +5,7 @@ import argparse
 
 from raymvae.cli.flags import settings_flags
 from raymvae.errors import UserError
-from raymvae.train.settings import TrainSettings
+from raymvae.train.settings import ScalingSettings, TrainSettings
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -30,9 +30,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, args.hparams, preset=args.preset)
     init_ray(args.address)
-    metrics = fit(config, args.examples, args.run_dir, eval_shards=args.eval_examples, num_workers=args.num_workers,
-                  use_gpu=args.use_gpu, max_failures=args.max_failures,
-                  **{name: getattr(args, name) for name in TrainSettings.model_fields})
+    metrics = fit(config, args.examples, args.run_dir, eval_shards=args.eval_examples,
+                  **{name: getattr(args, name) for name in [*ScalingSettings.model_fields, *TrainSettings.model_fields]})
     print(f"trained {args.config} to step {metrics.get('step')} in {args.run_dir}")
     if "metrics/accuracy" in metrics:
         print(f"  eval: {eval_summary(metrics)}")
@@ -59,10 +58,7 @@ def add(sub) -> None:
                    help="a named hparams overlay applied before --hparams (configs/presets/NAME.yaml), e.g. "
                         "small-corpus")
     p.add_argument("--mode", choices=["train", "eval"], default="train", help="train (default) or eval")
-    p.add_argument("--num-workers", type=int, default=1,
-                   help="Ray Train workers (DDP); 0 runs in this process (local mode). Default 1")
-    p.add_argument("--use-gpu", action="store_true", help="one GPU per worker")
-    p.add_argument("--max-failures", type=int, default=3, help="worker-group restarts allowed (default 3)")
+    settings_flags(p, ScalingSettings)
     settings_flags(p, TrainSettings, underscores=True)
     p.add_argument("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS or a local Ray)")
     p.set_defaults(func=cmd_train)

@@ -11,6 +11,7 @@ from raymvae.serve.settings import ServeSettings
 
 log = logging.getLogger(__name__)
 APP_NAME = "raymvae"
+PROXY_LOCATIONS = ("HeadOnly", "EveryNode")  # where Serve's HTTP proxy runs; the first is the default
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -20,17 +21,19 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def start_http(host: str = "127.0.0.1", port: int | None = None) -> str:
-    """Start Serve with its HTTP proxy on ``host:port`` (a free port when None); returns the base URL."""
+def start_http(host: str = "127.0.0.1", port: int | None = None,
+               proxy_location: str = PROXY_LOCATIONS[0]) -> str:
+    """Start Serve with its HTTP proxy on ``host:port`` (a free port when None) on the head node, or on every
+    node (``EveryNode``, for a load balancer in front); returns the base URL."""
     from ray import serve
 
     port = free_port(host) if port is None else port
-    serve.start(http_options={"host": host, "port": port})
+    serve.start(proxy_location=proxy_location, http_options={"host": host, "port": port})
     return f"http://{host}:{port}"
 
 
 def serve_forever(settings: ServeSettings, host: str = "127.0.0.1", port: int = 8000,
-                  address: str | None = None) -> None:
+                  address: str | None = None, proxy_location: str = PROXY_LOCATIONS[0]) -> None:
     """Start Serve on ``host:port`` with the model application; block; on a signal tear down what we started.
 
     On a local Ray (no address) that is Serve and Ray; on a cluster only this
@@ -48,7 +51,7 @@ def serve_forever(settings: ServeSettings, host: str = "127.0.0.1", port: int = 
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        start_http(host, port)
+        start_http(host, port, proxy_location)
         serve.run(app, name=APP_NAME, route_prefix="/", blocking=False)
         print(f"raymvae serving {settings.model} at http://{host}:{port} (API docs: http://{host}:{port}/docs); "
               f"Ctrl-C stops", flush=True)

@@ -47,6 +47,7 @@ class Worker:
     train_batches: Callable[[], Iterator[dict[str, np.ndarray]]]
     eval_batches: Callable[[], Iterator[dict[str, np.ndarray]]] | None = None
     wrap_model: Callable[[torch.nn.Module], torch.nn.Module] = lambda m: m
+    node: str = ""  # the Ray node it runs on (recorded in the run dir's starts/)
 
 
 # What the drivers (trainer, Tune) set for the loop besides the user's TrainSettings.
@@ -156,11 +157,12 @@ def run_training(settings: dict[str, Any], worker: Worker) -> dict[str, Any]:
         optimizer.load_state_dict(state["optimizer"])
         _restore_rng(state["rng"], worker.rank, generator)
         skip = int(state.get("epoch_batches", 0))
+    nodes = _gather(worker.node, worker)
     if worker.rank == 0:
         storage.write_json(storage.join(run_dir, "starts", f"{time.strftime('%Y%m%dT%H%M%S')}-"
                                                            f"{time.time_ns() % 10**9:09d}.json"),
                            {"resumed_from_step": step if state is not None else None, "workers": worker.world,
-                            "device": str(worker.device)})
+                            "device": str(worker.device), "nodes": nodes})
     model = worker.wrap_model(model)
     tracker = Tracker(worker.rank == 0, settings["wandb"], run_dir, settings["run_name"] or cfg.name,
                       {**cfg.to_dict(), **(settings["wandb_extra"] or {}), "num_workers": worker.world},

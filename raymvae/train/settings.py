@@ -29,3 +29,20 @@ class TrainSettings(BaseModel):
         None, description="W&B mode (default: WANDB_MODE, else online with WANDB_API_KEY, else offline)")
     objective: str | None = Field(None, description="also report this weighted sum of eval metrics as "
                                                     "'objective', e.g. 'metrics/accuracy + samples/oa_mean'")
+
+
+class ScalingSettings(BaseModel):
+    """How many Ray Train workers a run uses and where they go (Ray's ``ScalingConfig``), and how often
+    a failed worker group is restarted: `raymvae train`'s flags and ``fit()``'s keyword arguments."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    num_workers: int = Field(1, ge=0, description="Ray Train workers (DDP); 0 runs in this process (local mode)")
+    use_gpu: bool = Field(False, description="one GPU per worker")
+    placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = Field(
+        "PACK", description="how the workers' placement group spreads over nodes (SPREAD: one per node where it can)")
+    resources_per_worker: dict[str, float] | None = Field(
+        None, description="Ray resources each worker reserves, as JSON, e.g. '{\"CPU\": 2}' or '{\"GPU\": 1, "
+                          "\"accelerator_type:H100\": 0.01}' (default: 1 GPU with --use-gpu, else a share of the CPUs)")
+    max_failures: int = Field(3, ge=0, description="worker-group restarts allowed (a worker or node died); each "
+                                                   "resumes from the newest checkpoint")

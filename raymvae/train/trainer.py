@@ -20,7 +20,7 @@ from raymvae import storage
 from raymvae.config import Config, load_config
 from raymvae.errors import UserError
 from raymvae.settings import checked
-from raymvae.train.settings import TrainSettings
+from raymvae.train.settings import ScalingSettings, TrainSettings
 
 log = logging.getLogger(__name__)
 MATERIALIZE_BYTES = 512 << 20
@@ -28,6 +28,7 @@ MATERIALIZE_BYTES = 512 << 20
 
 def _train_loop_per_worker(settings: dict[str, Any]) -> None:
     """Entry point Ray Train runs on every worker."""
+    import ray
     import ray.train
     import ray.train.torch
 
@@ -55,6 +56,7 @@ def _train_loop_per_worker(settings: dict[str, Any]) -> None:
         train_batches=lambda: numpy_batches(train_shard, True),
         eval_batches=(lambda: numpy_batches(eval_shard, False)) if eval_shard is not None else None,
         wrap_model=(lambda m: ray.train.torch.prepare_model(m, move_to_device=False)) if world > 1 else (lambda m: m),
+        node=ray.get_runtime_context().get_node_id(),
     )
     run_training(settings, worker)
 
@@ -145,19 +147,20 @@ def run_with_restarts(make_trainer: Callable[[], Any], max_failures: int) -> Any
 
 
 def fit(config: str | Config, shards: str, run_dir: str, *, hparams: str | dict | None = None,
-        eval_shards: str | None = None, num_workers: int = 1, use_gpu: bool = False,
-        max_failures: int = 3, ray_name: str = "ray", callbacks: list | None = None, **settings: Any
+        eval_shards: str | None = None, ray_name: str = "ray", callbacks: list | None = None, **settings: Any
         ) -> dict[str, Any]:
     """Train ``config`` on ``shards`` into ``run_dir`` with Ray Train; returns the final metrics.
 
     ``eval_shards`` evaluates on another (held-out) shard set instead of
-    ``shards``' eval split. ``settings`` are ``TrainSettings`` fields
-    (num_steps, checkpoint_every, eval_every, wandb, ...; a name it does not
-    have is an error), plus the keys Tune sets (``loop.INTERNAL``);
-    ``callbacks`` go to Ray Train's RunConfig
-    (Tune passes its report callback). A failed worker group is restarted up
-    to ``max_failures`` times and resumes from the newest checkpoint; a
-    UserError raised anywhere is raised at once, never retried.
+    ``shards``' eval split. ``settings`` are ``ScalingSettings`` fields
+    (num_workers, use_gpu, placement_strategy, resources_per_worker,
+    max_failures) and ``TrainSettings`` fields (num_steps, checkpoint_every,
+    eval_every, wandb, ...; a name neither has is an error), plus the keys Tune
+    sets (``loop.INTERNAL``); ``callbacks`` go to Ray Train's RunConfig (Tune
+    passes its report callback). A failed worker group is restarted up to
+    ``max_failures`` times and resumes from the newest checkpoint, with the
+    input read afresh (a lost node may have held its blocks); a UserError
+    raised anywhere is raised at once, never retried.
     """
     import ray
     import ray.train
@@ -171,46 +174,56 @@ def fit(config: str | Config, shards: str, run_dir: str, *, hparams: str | dict 
     from raymvae.train.sampling import shuffle_buffer
 
     internal = {k: settings.pop(k) for k in list(settings) if k in INTERNAL}
+    scale = checked(ScalingSettings, {k: settings.pop(k) for k in list(settings) if k in ScalingSettings.model_fields},
+                    "scaling")
     user = checked(TrainSettings, settings, "training")
+    workers = scale.num_workers
     data = check_training(config, shards, run_dir, hparams=hparams, eval_shards=eval_shards,
-                          num_workers=num_workers, epoch_windows_per_file=user.epoch_windows_per_file)
+                          num_workers=workers, epoch_windows_per_file=user.epoch_windows_per_file)
     cfg, run_dir = data.config, storage.normalize(run_dir)
     quiet_data_progress()
     manifest = read_manifest(shards)
-    train_ds = read_dataset(shards, cfg, "train")
-    eval_ds = read_dataset(data.eval_shards, cfg, data.eval_split) if data.eval_shards else None
-    if manifest["windows"]["train"] * window_bytes(manifest) <= MATERIALIZE_BYTES:
-        # Small corpora: read the shards once into the object store instead of once per epoch.
-        train_ds = train_ds.materialize()
-        eval_ds = eval_ds.materialize() if eval_ds is not None else None
-    train_ds = train_ds.randomize_block_order()
     cpus = float(ray.cluster_resources().get("CPU", 1))
-    per_worker = 1.0 if use_gpu else max(0.25, min(1.0, (cpus - 1) / max(num_workers, 1)))
+    resources = scale.resources_per_worker
+    if resources is None and not scale.use_gpu:
+        resources = {"CPU": max(0.25, min(1.0, (cpus - 1) / max(workers, 1)))}
+    # torch threads: the CPUs each worker reserved, or (default) the cluster's cores shared among the workers
+    threads = max(1, int(scale.resources_per_worker.get("CPU", 1))) if scale.resources_per_worker else \
+        max(1, int(cpus) // max(workers, 1))
     loop_settings = {**user.model_dump(), **internal, "config": cfg.to_dict(), "run_dir": run_dir,
-                     "has_eval": eval_ds is not None,
-                     "shuffle_buffer": shuffle_buffer(int(cfg.hparams["batch_size"]), manifest, num_workers),
+                     "shuffle_buffer": shuffle_buffer(int(cfg.hparams["batch_size"]), manifest, workers),
                      "eval_set": {"shards": storage.normalize(data.eval_shards), "split": data.eval_split}
                      if data.eval_shards else None,
-                     # torch threads: the node's cores shared among the workers (Ray Data's work is light)
-                     "use_gpu": use_gpu, "threads": max(1, int(cpus) // num_workers) if num_workers else 0}
-    datasets = {"train": train_ds}
-    if eval_ds is not None:
-        datasets["eval"] = eval_ds
+                     "has_eval": data.eval_shards is not None, "use_gpu": scale.use_gpu,
+                     "threads": threads if workers else 0}
     fs, storage_path, _ = storage.filesystem_for(run_dir)
-    log.info("training %s on %s with %d worker(s) (%.2f CPU each%s) -> %s; evaluating on %s", cfg.name, shards,
-             num_workers, per_worker, ", GPU" if use_gpu else "", run_dir,
+    log.info("training %s on %s with %d worker(s) (%s each, %s) -> %s; evaluating on %s", cfg.name, shards,
+             workers, resources or {"CPU": 1, "GPU": 1}, scale.placement_strategy, run_dir,
              f"{data.eval_shards} ({data.eval_split} split)" if data.eval_shards else "nothing (no eval windows)")
+
+    def datasets() -> dict[str, Any]:
+        train_ds = read_dataset(shards, cfg, "train")
+        eval_ds = read_dataset(data.eval_shards, cfg, data.eval_split) if data.eval_shards else None
+        if manifest["windows"]["train"] * window_bytes(manifest) <= MATERIALIZE_BYTES:
+            # Small corpora: read the shards once into the object store instead of once per epoch.
+            train_ds = train_ds.materialize()
+            eval_ds = eval_ds.materialize() if eval_ds is not None else None
+        out = {"train": train_ds.randomize_block_order()}
+        if eval_ds is not None:
+            out["eval"] = eval_ds
+        return out
+
     run_with_restarts(lambda: TorchTrainer(
         _train_loop_per_worker,
         train_loop_config=loop_settings,
-        scaling_config=ScalingConfig(num_workers=num_workers, use_gpu=use_gpu,
-                                     resources_per_worker=None if use_gpu else {"CPU": per_worker}),
+        scaling_config=ScalingConfig(num_workers=workers, use_gpu=scale.use_gpu, resources_per_worker=resources,
+                                     placement_strategy=scale.placement_strategy),
         run_config=RunConfig(name=ray_name, storage_path=storage_path, storage_filesystem=fs, callbacks=callbacks,
                              failure_config=FailureConfig(max_failures=0),
                              checkpoint_config=CheckpointConfig(num_to_keep=1)),
-        datasets=datasets,
+        datasets=datasets(),
         dataset_config=DataConfig(datasets_to_split=["train"]),
-    ), max_failures)
+    ), scale.max_failures)
     return run_summary(run_dir)
 
 
