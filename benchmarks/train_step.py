@@ -4,7 +4,7 @@
 
 Cases: cat-mel_2bar_small at batch 64 and 512 with the scheduled-sampling
 probability at 0 (teacher forcing, fused LSTMs) and at 1 (step-by-step
-feedback of samples), and hierdec-mel_16bar at batch 16. The baseline is
+feedback of samples), and hierdec-mel_16bar at batch 16 and 64. The baseline is
 the same encoder and decoder LSTM sizes as two plain ``nn.LSTM`` modules
 (encoder + one flat decoder over all T steps, fused, teacher-forced) with
 Adam and no Magenta bookkeeping, timed in the same run.
@@ -26,6 +26,7 @@ CASES = {
     "mel2-b512-p0": ("cat-mel_2bar_small", 512, 0.0),
     "mel2-b512-p1": ("cat-mel_2bar_small", 512, 1.0),
     "hierdec16-b16": ("hierdec-mel_16bar", 16, 0.0),
+    "hierdec16-b64": ("hierdec-mel_16bar", 64, 0.0),
 }
 
 
@@ -65,14 +66,18 @@ def _time(fn, steps: int, device: torch.device) -> float:
     return (time.perf_counter() - t) / steps
 
 
-def run_case(name: str, steps: int, device: torch.device, bf16: bool) -> tuple[float, float]:
+def run_case(name: str, steps: int, device: torch.device, bf16: bool) -> tuple[float, float, float]:
+    """(our ex/s, the plain loop's ex/s, our peak GPU memory in GiB; 0 on CPU)."""
     config, batch, p = CASES[name]
     hp = {"sampling_schedule": "constant", "sampling_rate": p}
     model = build(config, hp).to(device)
     x = torch.randint(0, 90, (batch, model.seq_len), device=device)
     opt = make_optimizer(model, model.config.hparams)
     gen = torch.Generator(device=device).manual_seed(0)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     ours = _time(lambda: train_step(model, opt, x, 1000, model.config.hparams, gen, bf16=bf16), steps, device)
+    peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else 0.0
     h = model.config.hparams
     plain = PlainVAE(90, list(h["enc_rnn_size"]), list(h["dec_rnn_size"]), h["z_size"]).to(device)
     popt = torch.optim.Adam(plain.parameters(), lr=1e-3)
@@ -85,7 +90,7 @@ def run_case(name: str, steps: int, device: torch.device, bf16: bool) -> tuple[f
         nn.utils.clip_grad_norm_(plain.parameters(), 1.0)
         popt.step()
     base = _time(plain_step, steps, device)
-    return batch / ours, batch / base
+    return batch / ours, batch / base, peak
 
 
 def main() -> None:
@@ -98,10 +103,10 @@ def main() -> None:
     device = torch.device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU x{torch.get_num_threads()} threads"
     print(f"device: {name}; torch {torch.__version__}; bf16={args.bf16 and device.type == 'cuda'}")
-    print(f"{'case':16s} {'raymvae ex/s':>13s} {'plain ex/s':>11s} {'ratio':>6s}")
+    print(f"{'case':16s} {'raymvae ex/s':>13s} {'plain ex/s':>11s} {'ratio':>6s} {'peak GiB':>9s}")
     for case in args.cases:
-        ours, base = run_case(case, args.steps, device, args.bf16)
-        print(f"{case:16s} {ours:13.1f} {base:11.1f} {ours / base:6.2f}", flush=True)
+        ours, base, peak = run_case(case, args.steps, device, args.bf16)
+        print(f"{case:16s} {ours:13.1f} {base:11.1f} {ours / base:6.2f} {peak:9.2f}", flush=True)
 
 
 if __name__ == "__main__":

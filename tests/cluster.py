@@ -136,7 +136,8 @@ class LocalCluster:
                              timeout=120)
         if out.returncode:
             raise RuntimeError(out.stderr[-2000:])
-        return [a for a in json.loads(out.stdout) if class_part in (a.get("class_name") or "")]
+        listed = json.loads(out.stdout) if out.stdout.lstrip().startswith("[") else []  # "No resource in the cluster"
+        return [a for a in listed if class_part in (a.get("class_name") or "")]
 
     def node_id(self, name: str) -> str | None:
         """The Ray node id of a named node, None until the head sees it alive."""

@@ -221,3 +221,28 @@ def test_serving_across_nodes_survives_a_lost_node(ray_cluster, s3_model):
         assert sum(1 for r in log if r[0] > recovered and r[2] == 200) > 0
     finally:
         ray_cluster.job("stop", job_id)
+
+
+def test_train_inside_tune_on_the_cluster(ray_cluster, s3_mel_shards, s3_dir):
+    """`jobs/tune.py --workers-per-trial 1`: each trial drives a TorchTrainer (a Train worker per trial); ASHA
+    stops the hopeless trial (learning rate 1e-9); results and best/ land on S3."""
+    import yaml
+
+    from raymvae.export import has_export
+
+    space, out = f"{s3_dir}/space.yaml", f"{s3_dir}/sweep"
+    storage.write_bytes(space, yaml.safe_dump({"learning_rate": {"grid": [0.01, 1e-9]}}).encode())
+    before = {a["actor_id"] for a in ray_cluster.actors("RayTrainWorker")}
+    _ok(ray_cluster.submit([sys.executable, "jobs/tune.py", "--config", CONFIG, "--examples", s3_mel_shards,
+                            "--output", out, "--search", space, "--hparams", f"batch_size=16,{TINY}",
+                            "--num-samples", "1", "--num-steps", "20", "--eval-every", "5", "--scheduler", "asha",
+                            "--metric", "losses/r_loss", "--mode", "min", "--workers-per-trial", "1",
+                            "--eval-batches", "1", "--eval-samples", "0", "--wandb", "disabled"], REPO))
+    workers = [a for a in ray_cluster.actors("RayTrainWorker") if a["actor_id"] not in before]
+    assert len(workers) == 2, workers  # one Train worker per trial
+    rows = pq.read_table(pa.BufferReader(storage.read_bytes(storage.join(out, "results.parquet")))).to_pylist()
+    assert len(rows) == 2 and storage.exists(storage.join(out, "results.csv"))
+    good, hopeless = sorted(rows, key=lambda r: -r["swept/learning_rate"])
+    assert not good["stopped_early"] and good["step"] == 20 and hopeless["stopped_early"], rows
+    assert has_export(storage.join(out, "best"))
+    assert storage.read_json(storage.join(out, "best", "trial.json"))["trial_id"] == good["trial_id"]

@@ -78,16 +78,24 @@ def _function_trial(swept: dict[str, Any], *, base: dict, shards: str, output: s
 
 def _train_trial(swept: dict[str, Any], *, base: dict, shards: str, output: str, sweep: str,
                  common: dict, workers: int, use_gpu: bool) -> None:
-    """One trial driving a TorchTrainer (cluster mode): rank-0 reports reach Tune via TuneReportCallback."""
+    """One trial driving a TorchTrainer (cluster mode): rank 0's eval results reach Tune via TuneReportCallback."""
     from ray import tune
     from ray.tune.integration.ray_train import TuneReportCallback
+
+    class EvalReports(TuneReportCallback):
+        """Only the eval results, as a function trial reports: ASHA's rungs and ``max_t`` count evaluations
+        (forwarding the loop's log reports too would end a trial at ``max_t`` before its last step)."""
+
+        def after_report(self, run_context, metrics, checkpoint):
+            if "metrics/accuracy" in metrics[0]:
+                super().after_report(run_context, metrics, checkpoint)
 
     from raymvae.train.trainer import fit
 
     trial = tune.get_context().get_trial_id()
     settings = _trial_settings(base, swept, storage.join(output, "trials", trial), sweep, trial, common)
     fit(Config.from_dict(settings.pop("config")), shards, settings.pop("run_dir"), num_workers=workers,
-        use_gpu=use_gpu, ray_name=f"train-{trial}", callbacks=[TuneReportCallback()], **settings)
+        use_gpu=use_gpu, ray_name=f"train-{trial}", callbacks=[EvalReports()], **settings)
 
 
 def _searcher(name: str, metric: str, mode: str):

@@ -1,0 +1,26 @@
+"""benchmarks/gpu.sh --dry-run: every step of the GPU check on the CPU at toy sizes, so the script and the
+commands it calls stay in step between the sessions that have a GPU."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.ray
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_gpu_script_dry_run(mel_shards, tmp_path):
+    env = {**os.environ, "PY": sys.executable}
+    env.pop("RAY_ADDRESS", None)
+    done = subprocess.run(["bash", "benchmarks/gpu.sh", "--dry-run", str(mel_shards), str(tmp_path)], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=900)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out[-5000:]
+    assert "all GPU checks passed" in out
+    assert "mel2-b64-p0" in out and "peak GiB" in out  # the train-step table
+    assert "16 files in" in out and "throughput ratio" in out and "sample: {" in out
+    assert (tmp_path / "run" / "export" / "model.safetensors").exists()
