@@ -113,10 +113,12 @@ def train_only_shards(folk_dir, tmp_path_factory):
     return _melody_shards(folk_dir, tmp_path_factory, "train_only", 0.0)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_cluster(s3_server):
     """A head (2 CPUs) and two worker nodes, "a" and "b" (2 CPUs each), on 127.0.0.1, with the S3 server as
-    their only shared storage: each node has its own temp dir, and jobs reach it with `ray job submit`."""
+    their only shared storage: each node has its own temp dir, and jobs reach it with `ray job submit`.
+    One cluster for all the cluster tests (they share a module), stopped when they are done: its idle
+    processes would otherwise slow every later test on a 2-core machine."""
     from cluster import LocalCluster
 
     cluster = LocalCluster({"WANDB_MODE": "disabled"})
