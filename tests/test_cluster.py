@@ -63,7 +63,8 @@ def _etags(uri: str, suffix: str) -> dict[str, str]:
     import boto3
 
     bucket, _, prefix = uri[len("s3://"):].partition("/")
-    pages = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"]).get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/")
+    s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/")
     return {o["Key"][len(prefix) + 1:]: o["ETag"] for page in pages for o in page.get("Contents", [])
             if o["Key"].endswith(suffix)}
 

@@ -30,8 +30,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, args.hparams, preset=args.preset)
     init_ray(args.address)
+    names = [*ScalingSettings.model_fields, *TrainSettings.model_fields]
     metrics = fit(config, args.examples, args.run_dir, eval_shards=args.eval_examples,
-                  **{name: getattr(args, name) for name in [*ScalingSettings.model_fields, *TrainSettings.model_fields]})
+                  **{name: getattr(args, name) for name in names})
     print(f"trained {args.config} to step {metrics.get('step')} in {args.run_dir}")
     if "metrics/accuracy" in metrics:
         print(f"  eval: {eval_summary(metrics)}")
