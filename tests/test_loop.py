@@ -172,3 +172,21 @@ def test_sweep_and_prepare_settings_have_one_home_too():
         sweep("cat-mel_2bar_small", "shards", "out", scheduler="hyperband")
     with pytest.raises(UserError, match="unknown prepare setting 'eval_fration'"):
         prepare("cat-mel_2bar_small", ["in"], "out", eval_fration=0.2)
+
+
+def test_generate_flags_come_from_generate_settings():
+    """Every generate subcommand's --seed, --batch-size, --replicas, --window, and the actor's sizes, carry the
+    defaults of GenerateSettings / ConstraintSettings, and batch.run uses the same batch size."""
+    import inspect
+
+    from raymvae.cli import build_parser
+    from raymvae.generate.batch import run
+    from raymvae.generate.settings import ConstraintSettings, GenerateSettings
+
+    defaults = GenerateSettings().model_dump()
+    for argv in (["sample", "--num", "3"], ["interpolate"],
+                 ["attribute", "--examples", "e", "--attribute", "x", "--inputs", "a.mid"]):
+        args = build_parser().parse_args(["generate", *argv, "--model", "m", "--output", "o"])
+        assert {name: getattr(args, name) for name in defaults} == defaults, argv
+    assert (args.actor_steps, args.actor_hidden) == (ConstraintSettings().steps, ConstraintSettings().hidden)
+    assert inspect.signature(run).parameters["batch_size"].default == defaults["batch_size"]

@@ -4,7 +4,10 @@ from __future__ import annotations
 import argparse
 import re
 
+from raymvae.cli.flags import settings_flags
 from raymvae.errors import UserError
+from raymvae.generate.settings import ConstraintSettings, GenerateSettings
+from raymvae.settings import checked
 
 
 def _generate(args: argparse.Namespace, rows_for, report: bool = False) -> int:
@@ -13,6 +16,7 @@ def _generate(args: argparse.Namespace, rows_for, report: bool = False) -> int:
     from raymvae.generate.report import eval_reference, quality_report
     from raymvae.runtime import init_ray
 
+    checked(GenerateSettings, {name: getattr(args, name) for name in GenerateSettings.model_fields}, "generate")
     model, _ = load_export(args.model)
     rows = rows_for(model)
     init_ray(args.address)
@@ -77,7 +81,7 @@ def cmd_generate_attribute(args: argparse.Namespace) -> int:
         return example_windows(args.examples, model, args.max_windows, args.seed)
 
     if args.method == "actor":
-        settings = lc.ConstraintSettings(hidden=args.actor_hidden, steps=args.actor_steps, seed=args.seed)
+        settings = ConstraintSettings(hidden=args.actor_hidden, steps=args.actor_steps, seed=args.seed)
         actor, trained = lc.actor_for(model, args.model, args.attribute, examples, settings, args.recompute)
         if trained:
             print(f"latent-constraint actor/critic for {args.attribute} trained on {trained['windows']} windows "
@@ -103,10 +107,7 @@ def add(sub) -> None:
         q.add_argument("--output", required=True, help="output folder (files in sub-folders + manifest.parquet)")
         q.add_argument("--temperature", type=float, default=temperature,
                        help=f"sampling temperature; 0 = argmax (default {temperature or 0})")
-        q.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-        q.add_argument("--batch-size", type=int, default=256, help="rows decoded per batch (default 256)")
-        q.add_argument("--replicas", type=int, default=None, help="model replicas (default: GPUs, or CPUs/2)")
-        q.add_argument("--window", type=int, default=0, help="which window of a multi-window input (default 0)")
+        settings_flags(q, GenerateSettings)
         q.add_argument("--address", default=None, help="Ray cluster address")
 
     p = gsub.add_parser("sample", help="samples from the prior", description=cmd_generate_sample.__doc__)
@@ -136,8 +137,11 @@ def add(sub) -> None:
                    help="vector: z + AMOUNT * attribute vector (default); actor: latent-constraint actor")
     p.add_argument("--target", choices=["high", "low"], default="high",
                    help="actor: move toward the top (high, default) or bottom (low) quartile")
-    p.add_argument("--actor-steps", type=int, default=2000, help="actor/critic training steps (default 2000)")
-    p.add_argument("--actor-hidden", type=int, nargs="+", default=[512, 512, 512, 512],
-                   help="actor/critic MLP layer sizes (default 512 512 512 512; the paper: 4 x 2048)")
+    actor = ConstraintSettings()
+    p.add_argument("--actor-steps", type=int, default=actor.steps,
+                   help=f"actor/critic training steps (default {actor.steps})")
+    p.add_argument("--actor-hidden", type=int, nargs="+", default=actor.hidden,
+                   help=f"actor/critic MLP layer sizes (default {' '.join(map(str, actor.hidden))}; "
+                        f"the paper: 4 x 2048)")
     p.add_argument("--recompute", action="store_true", help="recompute a saved vector or actor")
     p.set_defaults(func=cmd_generate_attribute)

@@ -24,6 +24,7 @@ import torch
 
 from raymvae import storage
 from raymvae.generate.contact_sheet import write_contact_sheet
+from raymvae.generate.settings import GenerateSettings
 from raymvae.model.seeded import decode_seeded
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,8 @@ def _write_files(batch: dict[str, np.ndarray], config: dict, output: str) -> dic
     return out
 
 
-def run(run_dir: str, output: str, rows: list[dict[str, Any]], *, batch_size: int = 256,
+def run(run_dir: str, output: str, rows: list[dict[str, Any]], *,
+        batch_size: int = GenerateSettings.model_fields["batch_size"].default,
         replicas: int | None = None, contact_sheet: bool = True) -> dict[str, Any]:
     """Decode and write every planned row not yet written; (re)write the manifest; return a summary."""
     import ray

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Callable
 
 import numpy as np
@@ -25,22 +25,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from raymvae import storage
+from raymvae.generate.settings import ConstraintSettings
 
 log = logging.getLogger(__name__)
 LEVELS = ("low", "high")
-
-
-@dataclass
-class ConstraintSettings:
-    """Sizes and optimisation of the critic/actor pair (the notebook used 4 x 2048 units)."""
-
-    hidden: list[int] = field(default_factory=lambda: [512, 512, 512, 512])
-    steps: int = 2000
-    batch_size: int = 256
-    learning_rate: float = 3e-4
-    gradient_penalty: float = 10.0
-    distance_weight: float = 0.1
-    seed: int = 0
 
 
 def _mlp(inputs: int, hidden: list[int], outputs: int) -> nn.Sequential:
