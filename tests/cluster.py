@@ -18,7 +18,8 @@ from pathlib import Path
 from raymvae.serve.launch import free_port
 
 RAY = str(Path(sys.executable).parent / "ray")
-# A node killed outright is declared dead after ~3 s instead of Ray's default ~30 s.
+# A node killed outright is declared dead after three missed one-second health checks (Ray's default:
+# five missed three-second ones).
 FAST_FAILURE_DETECTION = {"health_check_period_ms": 1000, "health_check_timeout_ms": 1000,
                           "health_check_failure_threshold": 3}
 
@@ -115,15 +116,18 @@ class LocalCluster:
             pass
         node.proc.wait(timeout=30)
 
-    def alive_nodes(self) -> dict[str, str]:
-        """Node name -> Ray node id, for every node the head sees alive (Ray's state CLI)."""
-        out = subprocess.run([RAY, "list", "nodes", "--address", self.dashboard, "--format", "json", "--detail",
-                              "--filter", "state=ALIVE"], env={**os.environ, **self.env}, capture_output=True,
-                             text=True, timeout=120)
+    def _listed(self, kind: str, *args: str) -> list[dict]:
+        """``ray list KIND`` on the head as JSON rows (Ray's state CLI; it prints a sentence when empty)."""
+        out = subprocess.run([RAY, "list", kind, "--address", self.dashboard, "--format", "json", "--detail", *args],
+                             env={**os.environ, **self.env}, capture_output=True, text=True, timeout=120)
         if out.returncode:
             raise RuntimeError(out.stderr[-2000:])
+        return json.loads(out.stdout) if out.stdout.lstrip().startswith("[") else []  # "No resource in the cluster"
+
+    def alive_nodes(self) -> dict[str, str]:
+        """Node name -> Ray node id, for every node the head sees alive."""
         found = {}
-        for n in json.loads(out.stdout):
+        for n in self._listed("nodes", "--filter", "state=ALIVE"):
             for res in n.get("resources_total") or {}:
                 if res.startswith("node_"):
                     found[res[len("node_"):]] = n["node_id"]
@@ -131,13 +135,7 @@ class LocalCluster:
 
     def actors(self, class_part: str) -> list[dict]:
         """Every actor (alive or dead) whose class name contains ``class_part``, with its node id."""
-        out = subprocess.run([RAY, "list", "actors", "--address", self.dashboard, "--format", "json", "--detail",
-                              "--limit", "10000"], env={**os.environ, **self.env}, capture_output=True, text=True,
-                             timeout=120)
-        if out.returncode:
-            raise RuntimeError(out.stderr[-2000:])
-        listed = json.loads(out.stdout) if out.stdout.lstrip().startswith("[") else []  # "No resource in the cluster"
-        return [a for a in listed if class_part in (a.get("class_name") or "")]
+        return [a for a in self._listed("actors", "--limit", "10000") if class_part in (a.get("class_name") or "")]
 
     def node_id(self, name: str) -> str | None:
         """The Ray node id of a named node, None until the head sees it alive."""

@@ -201,11 +201,13 @@ def fit(config: str | Config, shards: str, run_dir: str, *, hparams: str | dict 
              workers, resources or {"CPU": 1, "GPU": 1}, scale.placement_strategy, run_dir,
              f"{data.eval_shards} ({data.eval_split} split)" if data.eval_shards else "nothing (no eval windows)")
 
+    # Small corpora: read the shards once into the object store instead of once per epoch.
+    materialize = manifest["windows"]["train"] * window_bytes(manifest) <= MATERIALIZE_BYTES
+
     def datasets() -> dict[str, Any]:
         train_ds = read_dataset(shards, cfg, "train")
         eval_ds = read_dataset(data.eval_shards, cfg, data.eval_split) if data.eval_shards else None
-        if manifest["windows"]["train"] * window_bytes(manifest) <= MATERIALIZE_BYTES:
-            # Small corpora: read the shards once into the object store instead of once per epoch.
+        if materialize:
             train_ds = train_ds.materialize()
             eval_ds = eval_ds.materialize() if eval_ds is not None else None
         out = {"train": train_ds.randomize_block_order()}

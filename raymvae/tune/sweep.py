@@ -44,6 +44,13 @@ def _trial_settings(base: dict[str, Any], swept: dict[str, Any], run_dir: str, s
             "wandb_extra": {"swept": swept, **{f"swept/{k}": v for k, v in swept.items()}}}
 
 
+def _is_eval_result(metrics: dict[str, Any]) -> bool:
+    """Whether a report of the loop carries eval results: the only reports a trial passes to Tune, so that
+    ASHA's rungs and ``max_t`` count evaluations (the loop's log reports would end a trial at ``max_t``
+    before its last step)."""
+    return "metrics/accuracy" in metrics
+
+
 def _function_trial(swept: dict[str, Any], *, base: dict, shards: str, output: str, sweep: str,
                     common: dict, threads: int) -> None:
     """One trial in this worker process: the shared loop, reporting eval results to Tune."""
@@ -70,7 +77,7 @@ def _function_trial(swept: dict[str, Any], *, base: dict, shards: str, output: s
                                    local_shuffle_buffer_size=buffer if shuffle else None)
 
     worker = Worker(rank=0, world=1, device=torch.device("cuda" if torch.cuda.is_available() else "cpu"),
-                    report=lambda m: tune.report(m) if "metrics/accuracy" in m else None,  # eval results only
+                    report=lambda m: tune.report(m) if _is_eval_result(m) else None,
                     train_batches=lambda: batches(train_ds.randomize_block_order(), True),
                     eval_batches=lambda: batches(eval_ds, False))
     run_training(settings, worker)
@@ -82,15 +89,14 @@ def _train_trial(swept: dict[str, Any], *, base: dict, shards: str, output: str,
     from ray import tune
     from ray.tune.integration.ray_train import TuneReportCallback
 
+    from raymvae.train.trainer import fit
+
     class EvalReports(TuneReportCallback):
-        """Only the eval results, as a function trial reports: ASHA's rungs and ``max_t`` count evaluations
-        (forwarding the loop's log reports too would end a trial at ``max_t`` before its last step)."""
+        """Only the eval results, as a function trial reports."""
 
         def after_report(self, run_context, metrics, checkpoint):
-            if "metrics/accuracy" in metrics[0]:
+            if _is_eval_result(metrics[0]):
                 super().after_report(run_context, metrics, checkpoint)
-
-    from raymvae.train.trainer import fit
 
     trial = tune.get_context().get_trial_id()
     settings = _trial_settings(base, swept, storage.join(output, "trials", trial), sweep, trial, common)
