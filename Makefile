@@ -27,6 +27,7 @@ test-fast: setup  # the inner loop: everything but the Ray integration tests (un
 bench: setup
 	$(PY) benchmarks/convert.py
 	$(PY) benchmarks/train_step.py --steps 3
+	$(PY) benchmarks/lstm_paths.py
 	$(PY) benchmarks/generate.py
 	$(PY) benchmarks/serve.py
 

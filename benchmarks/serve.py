@@ -68,9 +68,10 @@ async def load(url: str, bodies: list[bytes] | None, clients: int, seconds: floa
     return latencies, errors
 
 
-def model_ceiling(run_dir: str, bodies: list[bytes], batch: int, num_cpus: float, bf16: bool,
-                  num_gpus: float = 0.0) -> tuple[float, float]:
-    """ms of model work per request at batch 1 and in a batch of ``batch`` requests (best of 3), in this process."""
+def model_ceiling(run_dir: str, bodies: list[bytes], batch: int, num_cpus: float, precision: str,
+                  num_gpus: float = 0.0) -> tuple[float, float, str]:
+    """ms of model work per request at batch 1 and in a batch of ``batch`` requests (best of 3), in this process,
+    and the precision that ran."""
     import torch
 
     from raymvae.generate.plan import interpolate
@@ -79,7 +80,7 @@ def model_ceiling(run_dir: str, bodies: list[bytes], batch: int, num_cpus: float
 
     torch.set_num_threads(max(1, int(num_cpus)))
     device = "cuda" if num_gpus > 0 and torch.cuda.is_available() else "cpu"
-    service = ModelService(ServeSettings(model=run_dir, bf16=bf16, num_gpus=num_gpus), device)
+    service = ModelService(ServeSettings(model=run_dir, precision=precision, num_gpus=num_gpus), device)
     jobs = []
     for i in range(batch):
         req = json.loads(bodies[i % len(bodies)])
@@ -96,18 +97,19 @@ def model_ceiling(run_dir: str, bodies: list[bytes], batch: int, num_cpus: float
         return best / len(jobs) * 1e3
 
     service.run(jobs[:1])
-    return per_request([[j] for j in jobs]), per_request([jobs])
+    return per_request([[j] for j in jobs]), per_request([jobs]), service.precision
 
 
 def run_case(run_dir: str, base: str, batch: int, bodies: list[bytes], clients: list[int], seconds: float,
-             num_cpus: float, num_gpus: float, bf16: bool, replicas: int, healthz: bool = False) -> tuple[list[dict], float | None]:
+             num_cpus: float, num_gpus: float, precision: str, replicas: int,
+             healthz: bool = False) -> tuple[list[dict], float | None]:
     """One application's points; with ``healthz`` also GET /healthz requests/s at the most clients."""
     from ray import serve
 
     from raymvae.serve.app import build_app
 
     app = build_app({"model": run_dir, "max_batch_size": batch, "num_cpus": num_cpus, "num_gpus": num_gpus,
-                     "bf16": bf16, "replicas": replicas})
+                     "precision": precision, "replicas": replicas})
     serve.run(app, name="bench", route_prefix="/", blocking=False)
     url = f"{base}/interpolate"
     asyncio.run(load(url, bodies, 4, 2.0))
@@ -135,7 +137,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0, help="per measurement (default 10)")
     ap.add_argument("--steps", type=int, default=8, help="sequences per interpolation (default 8)")
     ap.add_argument("--batch-size", type=int, default=16, help="max_batch_size of the batched case (default 16)")
-    ap.add_argument("--bf16", action="store_true", help="serve under bf16 autocast (GPUs, CPUs with AVX512-BF16)")
+    ap.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                    help="the model's precision, as `raymvae serve --precision` (default auto)")
+    ap.add_argument("--bf16", dest="precision", action="store_const", const="bf16", help="the same as --precision bf16")
     ap.add_argument("--num-gpus", type=float, default=0.0, help="GPUs of the replica (default 0: CPU)")
     ap.add_argument("--replicas", type=int, default=1, help="model replicas (default 1)")
     ap.add_argument("--num-cpus", type=float, default=1.0, help="CPUs (torch threads) of the replica (default 1)")
@@ -160,16 +164,16 @@ def main() -> None:
         melodies = [melody_b64(conv, s) for s in range(16)]
         bodies = [json.dumps({"a": melodies[i], "b": melodies[(i + 1) % 16], "steps": args.steps,
                               "seed": i}).encode() for i in range(16)]
-        solo, batched_ms = model_ceiling(run_dir, bodies, args.batch_size, args.num_cpus, args.bf16, args.num_gpus)
+        solo, batched_ms, ran = model_ceiling(run_dir, bodies, args.batch_size, args.num_cpus, args.precision,
+                                         args.num_gpus)
         ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
         base = start_http()
         case = dict(bodies=bodies, clients=args.clients, seconds=args.seconds, num_cpus=args.num_cpus,
-                    num_gpus=args.num_gpus, bf16=args.bf16, replicas=args.replicas)
+                    num_gpus=args.num_gpus, precision=args.precision, replicas=args.replicas)
         batched, health = run_case(run_dir, base, args.batch_size, **case, healthz=True)
         single, _ = run_case(run_dir, base, 1, **case)
         print(f"\n/interpolate, {args.steps} steps per request, {args.replicas} replica(s) ({args.num_cpus:g} CPU, "
-              f"{args.num_gpus:g} GPU, "
-              f"{'bf16' if args.bf16 else 'fp32'}), {args.seconds:.0f} s per point")
+              f"{args.num_gpus:g} GPU, {ran}), {args.seconds:.0f} s per point")
         print("clients  batched req/s  p50 ms  p99 ms | batch-1 req/s  p50 ms  p99 ms | throughput ratio")
         for b, s in zip(batched, single):
             print(f"{b['clients']:7d}  {b['rps']:13.1f}  {b['p50']:6.1f}  {b['p99']:6.1f} | {s['rps']:13.1f}  "

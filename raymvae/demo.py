@@ -98,7 +98,8 @@ def train_demo() -> None:
     t = time.perf_counter()
     m = fit(config, str(DEMO_DIR / "shards" / "cat-mel_2bar_small"), str(run), num_steps=DEMO_STEPS,
             num_workers=1, checkpoint_every=500, log_every=250, wandb="offline")
-    print(f"done in {time.perf_counter() - t:.0f} s; eval at step {m['step']}:\n  {eval_summary(m)}")
+    print(f"done in {time.perf_counter() - t:.0f} s (trained in {m.get('precision', 'fp32')}); eval at step "
+          f"{m['step']}:\n  {eval_summary(m)}")
     print(f"  checkpoints: {run}/checkpoints   model export: {run}/export   W&B (offline): {run}/wandb")
     generate_demo(run)
 
@@ -117,7 +118,8 @@ def generate_demo(run: Path) -> None:
     out = DEMO_DIR / "generated"
     storage.delete(out)  # the files of this model, not of an earlier run's
     res = generate(str(run), str(out / "samples"), sample_rows(model, 64, 0, SAMPLE_TEMPERATURE))
-    print(f"\n64 samples (temperature {SAMPLE_TEMPERATURE}) -> {res['output']}")
+    print(f"\n64 samples (temperature {SAMPLE_TEMPERATURE}, decoded in {', '.join(res['precision'])}) -> "
+          f"{res['output']}")
     print(f"  contact sheet: {res['contact_sheet']}   manifest: {res['manifest']}")
     print("  " + quality_report(model.config.to_dict(), res["windows"], eval_reference(str(run))).replace(
         "\n", "\n  "))

@@ -1,10 +1,10 @@
 """Settings classes checked the same way everywhere: a misspelled name or a bad value is one UserError line
-that names the flag (``TrainSettings``, ``PrepareSettings``, ``ServeSettings``)."""
+that names the flag (``TrainSettings``, ``PrepareSettings``, ``ServeSettings``); and the fields they share."""
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from raymvae.errors import UserError
 
@@ -21,3 +21,9 @@ def checked(settings: type[S], values: dict[str, Any], what: str) -> S:
         if first["type"] == "extra_forbidden":
             raise UserError(f"unknown {what} setting {name!r}; known: {', '.join(settings.model_fields)}") from None
         raise UserError(f"--{name.replace('_', '-')}: {first['msg']}, got {first.get('input')!r}") from None
+
+
+Precision = Literal["auto", "fp32", "bf16"]
+PRECISION = Field("auto", description="float precision: bf16 autocast, fp32, or auto: decoding in bf16 where the "
+                                      "hardware runs it natively (CUDA GPUs with bf16, CPUs with AMX or "
+                                      "AVX512-BF16), training in fp32 (bf16 training costs accuracy)")

@@ -16,6 +16,7 @@ from raymvae.generate.attributes import attribute_values, attribute_vector
 from raymvae.generate.batch import run
 from raymvae.generate.plan import NoWindowError, encode_file, sample_rows
 from raymvae.model import build
+from raymvae.model.precision import resolve
 from raymvae.model.training import make_optimizer, train_step
 from raymvae.music import converter_for, midi_to_note_sequence, quality
 
@@ -53,6 +54,7 @@ def test_200_samples_with_manifest_rerun_and_determinism(ray_session, trained, t
     assert len(table) == 200 and sorted(r["id"] for r in table) == list(range(200))
     row = table[17]
     assert row["kind"] == "sample" and row["seed"] == 3 and len(row["z"]) == 16 and "stats/note_density" in row
+    assert {r["precision"] for r in table} == {resolve("auto", torch.device("cpu"))}
     for r in table[:20]:
         ns = midi_to_note_sequence((tmp_path / "a" / r["path"]).read_bytes())
         assert ns.total_time <= 4.0 + 1e-6

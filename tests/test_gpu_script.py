@@ -21,6 +21,6 @@ def test_gpu_script_dry_run(mel_shards, tmp_path):
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-5000:]
     assert "all GPU checks passed" in out
-    assert "mel2-b64-p0" in out and "peak GiB" in out  # the train-step table
+    assert "mel2-b64-p0" in out and "peak RSS GiB" in out and "bf16 features" in out  # the train-step table
     assert "16 files in" in out and "throughput ratio" in out and "sample: {" in out
     assert (tmp_path / "run" / "export" / "model.safetensors").exists()

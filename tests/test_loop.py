@@ -108,8 +108,10 @@ def test_scaling_flags_come_from_scaling_settings(capsys):
 
 
 def test_what_a_tune_trial_sends_to_wandb(tmp_path, monkeypatch):
-    """W&B seen through a fake module: a trial's identity, its config with the swept values, Magenta's metric
-    names per step and the eval/ metrics."""
+    """W&B seen through a fake module: a trial's identity, its config with the swept values and the precision
+    that ran (also in the eval JSON and the start record), Magenta's metric names per step and the eval/
+    metrics."""
+    import json
     import sys
     import types
 
@@ -130,7 +132,7 @@ def test_what_a_tune_trial_sends_to_wandb(tmp_path, monkeypatch):
 
     shard = _shard()
     common = {"num_steps": 4, "checkpoint_every": 0, "eval_every": 2, "log_every": 2, "wandb": "offline",
-              "eval_samples": 8}
+              "eval_samples": 8, "precision": "bf16"}
     settings = {**DEFAULTS, **_trial_settings(load_config("cat-mel_2bar_small", TINY).to_dict(), {"max_beta": 0.3},
                                               str(tmp_path / "run"), "sweep-1", "trial-1", common)}
     run_training(settings, Worker(rank=0, world=1, device=torch.device("cpu"), report=lambda m: None,
@@ -140,6 +142,10 @@ def test_what_a_tune_trial_sends_to_wandb(tmp_path, monkeypatch):
     assert run["init"]["group"] == "sweep-1" and run["init"]["config"]["name"] == "cat-mel_2bar_small"
     assert run["init"]["config"]["swept/max_beta"] == 0.3 and run["init"]["config"]["hparams"]["max_beta"] == 0.3
     assert run["init"]["dir"] == str(tmp_path / "run") and run["init"]["resume"] == "allow"
+    assert run["init"]["config"]["precision"] == "bf16"
+    assert json.loads((tmp_path / "run" / "eval_latest.json").read_text())["precision"] == "bf16"
+    (start,) = (tmp_path / "run" / "starts").iterdir()
+    assert json.loads(start.read_text())["precision"] == "bf16"
     steps = {}
     for step, metrics in run["logged"]:
         steps.setdefault(step, set()).update(metrics)

@@ -21,6 +21,7 @@ from midi_fixtures import midi_bytes
 from raymvae.config import preset_path
 from raymvae.export import load_export, save_export
 from raymvae.generate.attributes import save_vector
+from raymvae.model.precision import resolve
 from raymvae.model.seeded import sampling_noise
 from raymvae.serve.launch import free_port, start_http
 from raymvae.generate.constraints import ConstraintSettings, apply_actor, load_actor, save_constraints, \
@@ -109,6 +110,7 @@ def test_health_and_model_info(server):
     assert info["config"] == CONFIG and info["step"] == 123 and info["z_size"] == 8
     assert info["dec_rnn_size"] == [32, 32] and info["limits"]["max_n"] == 8
     assert info["attributes"]["saved"] == ["note_density"] and info["attributes"]["actors"] == ["pitch_range"]
+    assert info["precision"] == resolve("auto", torch.device("cpu"))  # what ran, never 'auto'
     assert requests.get(server + "/docs", timeout=30).status_code == 200
     assert "/interpolate" in requests.get(server + "/openapi.json", timeout=30).json()["paths"]
 

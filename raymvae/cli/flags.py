@@ -9,6 +9,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+# Other spellings of one value of a setting: flag -> (setting, value).
+ALIASES = {"--bf16": ("precision", "bf16")}
+
 
 def _flag_type(annotation: Any) -> tuple[Any, list | None]:
     """argparse type and choices of a settings field's annotation (``X | None`` is X; a Literal gives choices)."""
@@ -50,3 +53,7 @@ def settings_flags(p: argparse.ArgumentParser, settings: type[BaseModel], names:
             suffix = "" if field.default is None else " (default %(default)s)"  # None: the description says
             p.add_argument(*flags, dest=name, type=kind, choices=choices, default=field.default,
                            help=f"{field.description}{suffix}")
+        for alias, (setting, value) in ALIASES.items():
+            if setting == name:
+                p.add_argument(alias, dest=name, action="store_const", const=value,
+                               help=f"the same as {flags[0]} {value}")

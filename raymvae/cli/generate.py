@@ -20,8 +20,10 @@ def _generate(args: argparse.Namespace, rows_for, report: bool = False) -> int:
     model, _ = load_export(args.model)
     rows = rows_for(model)
     init_ray(args.address)
-    res = run(args.model, args.output, rows, batch_size=args.batch_size, replicas=args.replicas)
-    print(f"{res['written']} MIDI files written, {res['skipped']} already there, in {res['output']}")
+    res = run(args.model, args.output, rows, batch_size=args.batch_size, replicas=args.replicas,
+              precision=args.precision)
+    ran = f" (decoded in {', '.join(res['precision'])})" if res["precision"] else ""
+    print(f"{res['written']} MIDI files written{ran}, {res['skipped']} already there, in {res['output']}")
     print(f"  manifest: {res['manifest']}")
     if res["contact_sheet"]:
         print(f"  contact sheet: {res['contact_sheet']}")

@@ -33,7 +33,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     names = [*ScalingSettings.model_fields, *TrainSettings.model_fields]
     metrics = fit(config, args.examples, args.run_dir, eval_shards=args.eval_examples,
                   **{name: getattr(args, name) for name in names})
-    print(f"trained {args.config} to step {metrics.get('step')} in {args.run_dir}")
+    precision = f" ({metrics['precision']})" if "precision" in metrics else ""
+    print(f"trained {args.config} to step {metrics.get('step')} in {args.run_dir}{precision}")
     if "metrics/accuracy" in metrics:
         print(f"  eval: {eval_summary(metrics)}")
     else:

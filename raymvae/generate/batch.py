@@ -25,6 +25,7 @@ import torch
 from raymvae import storage
 from raymvae.generate.contact_sheet import write_contact_sheet
 from raymvae.generate.settings import GenerateSettings
+from raymvae.model import precision as precisions
 from raymvae.model.seeded import decode_seeded
 
 log = logging.getLogger(__name__)
@@ -37,17 +38,21 @@ def relative_path(kind: str, idx: int) -> str:
 
 
 class Decoder:
-    """Ray Data actor: one model replica, loaded once, decoding batches of planned rows."""
+    """Ray Data actor: one model replica, loaded once, decoding batches of planned rows in ``precision``
+    (resolved on its own device; each row records the one it ran in)."""
 
-    def __init__(self, run_dir: str):
+    def __init__(self, run_dir: str, precision: str):
         from raymvae.export import load_export
 
         self.model, _ = load_export(run_dir, "cuda" if torch.cuda.is_available() else "cpu")
+        self.device = self.model.mu.weight.device
+        self.precision = precisions.resolve(precision, self.device)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        windows = decode_seeded(self.model, np.stack(batch["z"]), float(batch["temperature"][0]),
-                                [(int(batch["seed"][0]), batch["id"])])
-        return {**batch, "windows": windows}
+        with precisions.autocast(self.device, self.precision):
+            windows = decode_seeded(self.model, np.stack(batch["z"]), float(batch["temperature"][0]),
+                                    [(int(batch["seed"][0]), batch["id"])])
+        return {**batch, "windows": windows, "precision": np.full(len(windows), self.precision, dtype=object)}
 
 
 def _write_files(batch: dict[str, np.ndarray], config: dict, output: str) -> dict[str, np.ndarray]:
@@ -69,8 +74,10 @@ def _write_files(batch: dict[str, np.ndarray], config: dict, output: str) -> dic
 
 def run(run_dir: str, output: str, rows: list[dict[str, Any]], *,
         batch_size: int = GenerateSettings.model_fields["batch_size"].default,
-        replicas: int | None = None, contact_sheet: bool = True) -> dict[str, Any]:
-    """Decode and write every planned row not yet written; (re)write the manifest; return a summary."""
+        replicas: int | None = None, precision: str = GenerateSettings.model_fields["precision"].default,
+        contact_sheet: bool = True) -> dict[str, Any]:
+    """Decode and write every planned row not yet written; (re)write the manifest; return a summary.
+    Each manifest row records the precision its file was decoded in."""
     import ray
     import ray.data
 
@@ -88,7 +95,7 @@ def run(run_dir: str, output: str, rows: list[dict[str, Any]], *,
         cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
         size = replicas or (gpus if gpus else max(1, cpus // 2))
         ds = ray.data.from_items(todo, override_num_blocks=max(1, math.ceil(len(todo) / batch_size)))
-        ds = ds.map_batches(Decoder, fn_constructor_args=(run_dir,), batch_size=batch_size,
+        ds = ds.map_batches(Decoder, fn_constructor_args=(run_dir, precision), batch_size=batch_size,
                             compute=ray.data.ActorPoolStrategy(size=size), num_gpus=1 if gpus else 0,
                             batch_format="numpy")
         ds = ds.map_batches(_write_files, fn_kwargs=dict(config=info["config"], output=output),
@@ -98,6 +105,7 @@ def run(run_dir: str, output: str, rows: list[dict[str, Any]], *,
     old = pq.read_table(pa.BufferReader(storage.read_bytes(manifest))).to_pylist() \
         if "manifest.parquet" in written else []
     by_id = {(r["kind"], r["id"]): r for r in old}
+    ran = sorted({str(r["precision"]) for r in new_rows})
     for r in sorted(new_rows, key=lambda r: (r["kind"], r["id"])):
         windows.append(np.asarray(r.pop("windows")))
         stats = json.loads(r.pop("stats_json"))
@@ -110,5 +118,6 @@ def run(run_dir: str, output: str, rows: list[dict[str, Any]], *,
     sheet = None
     if contact_sheet and len(table):
         sheet = write_contact_sheet(output, table.column("path").to_pylist()[:16])
-    return {"planned": len(rows), "written": len(todo), "skipped": len(rows) - len(todo), "output": output,
+    return {"planned": len(rows), "written": len(todo), "skipped": len(rows) - len(todo), "precision": ran,
+            "output": output,
             "manifest": manifest, "contact_sheet": sheet, "windows": np.stack(windows) if windows else None}

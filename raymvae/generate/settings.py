@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from raymvae.settings import PRECISION, Precision
+
 
 class GenerateSettings(BaseModel):
     """Seeding, batching and model replicas of a generation job."""
@@ -17,6 +19,7 @@ class GenerateSettings(BaseModel):
     batch_size: int = Field(256, ge=1, description="rows decoded per batch")
     replicas: int | None = Field(None, ge=1, description="model replicas (default: the GPUs, or half the CPUs)")
     window: int = Field(0, ge=0, description="which window of a multi-window input")
+    precision: Precision = PRECISION
 
 
 @dataclass

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from raymvae.model.lstm import LSTMStack, State, glorot_linear, small_normal_linear
+from raymvae.model.precision import in_fp32
 
 
 def choose(logits: torch.Tensor, temperature: float | None, generator: torch.Generator | None,
@@ -52,7 +53,7 @@ class CategoricalDecoder(nn.Module):
         return self.depth
 
     def start_state(self, cond: torch.Tensor) -> State:
-        return self.rnn.state_from_flat(torch.tanh(self.initial_state(cond)))
+        return self.rnn.state_from_flat(torch.tanh(in_fp32(self.initial_state, cond)))
 
     def frames(self, targets: torch.Tensor) -> torch.Tensor:
         """Targets [..., P] (class index per head) -> concatenated one-hot frames [..., depth]."""
@@ -62,7 +63,7 @@ class CategoricalDecoder(nn.Module):
         """Logits [B, T, D] for input frames ``x_in`` [B, T, depth] (already shifted right)."""
         inp = torch.cat([x_in, cond.unsqueeze(1).expand(-1, x_in.shape[1], -1).to(x_in.dtype)], -1)
         out, _ = self.rnn(inp, self.start_state(cond))
-        return self.output_projection(out)
+        return in_fp32(self.output_projection, out)
 
     def _pick(self, logits: torch.Tensor, temperature: float | None, generator,
               uniforms: torch.Tensor | None = None) -> torch.Tensor:
@@ -88,7 +89,7 @@ class CategoricalDecoder(nn.Module):
         for t in range(length):
             x = frame if constant is not None else torch.cat([frame, cond.to(frame.dtype)], -1)
             out, state = self.rnn.step(x, state, constant)
-            logits = self.output_projection(out)
+            logits = in_fp32(self.output_projection, out)
             logits_all.append(logits)
             if targets is None:
                 pick = self._pick(logits, temperature, generator, None if uniforms is None else uniforms[:, t])
@@ -212,7 +213,7 @@ class HierarchicalDecoder(nn.Module):
 
     def embeddings(self, z: torch.Tensor) -> torch.Tensor:
         """Conductor outputs [B, U, H]."""
-        state = self.conductor.state_from_flat(torch.tanh(self.conductor_initial_state(z)))
+        state = self.conductor.state_from_flat(torch.tanh(in_fp32(self.conductor_initial_state, z)))
         zeros = z.new_zeros(z.shape[0], self.num_segments, 1)
         out, _ = self.conductor(zeros, state)
         return out

@@ -1,7 +1,6 @@
 """One Magenta training step in PyTorch: schedules, Adam, global-norm clipping, zeroed blow-ups."""
 from __future__ import annotations
 
-import contextlib
 import math
 from typing import Any
 
@@ -9,6 +8,7 @@ import torch
 from torch import nn
 
 from raymvae.model import schedules
+from raymvae.model.precision import autocast
 from raymvae.model.vae import MusicVAE
 
 
@@ -48,23 +48,17 @@ def clip_gradients(params: list[torch.Tensor], grad_clip: float, clip_to_zero: f
     return norm
 
 
-def autocast(device: torch.device, bf16: bool):
-    """bf16 autocast on CUDA when asked; a no-op elsewhere."""
-    if bf16 and device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, windows: torch.Tensor, step: int,
                hparams: dict[str, Any], generator: torch.Generator | None = None,
-               bf16: bool = False) -> dict[str, float | torch.Tensor]:
-    """Forward, backward, clip and Adam update at global step ``step``; returns Magenta's scalars (tensors)."""
+               precision: str = "fp32") -> dict[str, float | torch.Tensor]:
+    """Forward, backward, clip and Adam update at global step ``step`` (the forward under bf16 autocast for
+    a resolved ``precision`` of 'bf16'); returns Magenta's scalars (tensors)."""
     lr = set_learning_rate(optimizer, step, hparams)
     beta = schedules.beta(step, float(hparams["max_beta"]), float(hparams["beta_rate"]))
     p = schedules.sampling_probability(step, hparams["sampling_schedule"], float(hparams["sampling_rate"]))
     model.train()
     optimizer.zero_grad(set_to_none=True)
-    with autocast(windows.device, bf16):
+    with autocast(windows.device, precision):
         out = model(windows, beta=beta, free_bits=float(hparams["free_bits"]), sampling_probability=p,
                     generator=generator)
     out.loss.backward()

@@ -18,6 +18,7 @@ from raymvae.model import loss as L
 from raymvae.model.codecs import codec_for
 from raymvae.model.decoders import CategoricalDecoder, HierarchicalDecoder, NadeDecoder
 from raymvae.model.lstm import BidirectionalLSTM, small_normal_linear
+from raymvae.model.precision import in_fp32
 
 
 class HierarchicalEncoder(nn.Module):
@@ -113,7 +114,7 @@ class MusicVAE(nn.Module):
     def encode(self, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu, sigma) of q(z|x) for class-index windows [B, T(, 3)]."""
         e = self.encoder(self.encoder_inputs(windows))
-        return self.mu(e), F.softplus(self.sigma(e))
+        return in_fp32(self.mu, e), F.softplus(in_fp32(self.sigma, e))
 
     def _shifted_frames(self, targets: torch.Tensor) -> torch.Tensor:
         frames = self.decoder.frames(targets)

@@ -22,6 +22,7 @@ from raymvae.export import load_export
 from raymvae.generate.attributes import attribute_names, load_vector, saved_vectors
 from raymvae.generate.constraints import Actor, load_actor, saved_actors
 from raymvae.generate.plan import NoWindowError, check_interpolation, select_window
+from raymvae.model import precision as precisions
 from raymvae.model.seeded import decode_seeded
 from raymvae.music import converter_for
 from raymvae.serve.settings import ServeSettings
@@ -66,6 +67,8 @@ class ModelService:
         self.run_dir = storage.normalize(settings.model)
         self.device = torch.device(device)
         self.model, self.export = load_export(self.run_dir, device)
+        self.precision = precisions.resolve(settings.precision, self.device)
+        log.info("serving %s on %s in %s", self.run_dir, device, precisions.describe(settings.precision, self.device))
         self.converter = converter_for(self.model.config)
         self._edits: dict[tuple[str, str], np.ndarray | Actor] = {}
 
@@ -142,7 +145,7 @@ class ModelService:
 
     # Model (batched by the deployment) ------------------------------------------
     def _autocast(self):
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.settings.bf16)
+        return precisions.autocast(self.device, self.precision)
 
     @torch.no_grad()
     def run(self, jobs: list[Job]) -> list[Result]:
@@ -204,7 +207,7 @@ class ModelService:
                 "enc_rnn_size": h.get("enc_rnn_size"), "dec_rnn_size": h.get("dec_rnn_size"),
                 "parameters": self.export.get("parameters"), "step": self.export.get("step"),
                 "source": self.export.get("source"), "device": str(self.device),
-                "precision": "bf16" if s.bf16 else "fp32",
+                "precision": self.precision,
                 "attributes": {"available": attribute_names(self.model), "saved": saved, "actors": actors},
                 "batching": {"max_batch_size": s.max_batch_size, "batch_wait_timeout_s": s.batch_wait_timeout_s,
                              "replicas": s.replicas},

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from raymvae.settings import PRECISION, Precision
+
 
 class ServeSettings(BaseModel):
     """Model, replicas, batching and request limits of one ``raymvae serve`` application."""
@@ -13,8 +15,7 @@ class ServeSettings(BaseModel):
     replicas: int = Field(1, ge=1, description="model replicas")
     num_cpus: float = Field(1.0, gt=0, description="CPUs per replica (also its torch threads)")
     num_gpus: float = Field(0.0, ge=0, description="GPUs per replica (the model runs on CUDA when > 0)")
-    bf16: bool = Field(False, description="run the model under bf16 autocast: about 2x faster on GPUs and CPUs with "
-                       "AVX512-BF16/AMX, slower elsewhere")
+    precision: Precision = PRECISION
     max_batch_size: int = Field(16, ge=1,
                                 description="requests decoded together in one forward pass (1 turns batching off)")
     batch_wait_timeout_s: float = Field(0.002, ge=0, description="how long a batch waits to fill once it has a request")

@@ -22,6 +22,7 @@ from raymvae import storage
 from raymvae.config import Config
 from raymvae.errors import UserError
 from raymvae.model import build
+from raymvae.model import precision as precisions
 from raymvae.model.evaluate import REFERENCE_WINDOWS, Reservoir, evaluate, sample_quality
 from raymvae.model.training import make_optimizer, train_step, unwrap
 from raymvae.music import converter_for
@@ -150,6 +151,9 @@ def run_training(settings: dict[str, Any], worker: Worker) -> dict[str, Any]:
         model.load_state_dict(load_export(run_dir)[0].state_dict())
         log.info("starting from the model export in %s (fresh optimizer)", run_dir)
     model.to(worker.device)
+    precision = precisions.resolve(settings["precision"], worker.device, training=True)
+    if worker.rank == 0:
+        log.info("precision: %s", precisions.describe(settings["precision"], worker.device, training=True))
     optimizer = make_optimizer(model, hp)
     generator = torch.Generator(device=worker.device).manual_seed(settings["seed"] * 1000 + worker.rank)
     skip = 0  # batches of the current epoch trained before the checkpoint
@@ -162,10 +166,11 @@ def run_training(settings: dict[str, Any], worker: Worker) -> dict[str, Any]:
         storage.write_json(storage.join(run_dir, "starts", f"{time.strftime('%Y%m%dT%H%M%S')}-"
                                                            f"{time.time_ns() % 10**9:09d}.json"),
                            {"resumed_from_step": step if state is not None else None, "workers": worker.world,
-                            "device": str(worker.device), "nodes": nodes})
+                            "device": str(worker.device), "precision": precision, "nodes": nodes})
     model = worker.wrap_model(model)
     tracker = Tracker(worker.rank == 0, settings["wandb"], run_dir, settings["run_name"] or cfg.name,
-                      {**cfg.to_dict(), **(settings["wandb_extra"] or {}), "num_workers": worker.world},
+                      {**cfg.to_dict(), **(settings["wandb_extra"] or {}), "num_workers": worker.world,
+                       "precision": precision},
                       group=settings["wandb_group"])
     batch_size = int(hp["batch_size"])
     conv = converter_for(cfg)
@@ -191,7 +196,7 @@ def run_training(settings: dict[str, Any], worker: Worker) -> dict[str, Any]:
         if objective is not None:
             m["objective"] = objective.value(m)
         storage.write_json(storage.join(run_dir, "eval", f"step_{step:09d}.json"),
-                           {"step": step, **m, "eval_set": settings["eval_set"]})
+                           {"step": step, **m, "eval_set": settings["eval_set"], "precision": precision})
         log.info("eval at step %d: %s", step, eval_summary(m))
         tracker.log({f"eval/{k}": v for k, v in m.items()}, step)
         return m
@@ -208,7 +213,7 @@ def run_training(settings: dict[str, Any], worker: Worker) -> dict[str, Any]:
             if not _all_true(batch is not None, worker):
                 break
             produced += 1
-            stats = train_step(model, optimizer, batch.to(worker.device), step, hp, generator, settings["bf16"])
+            stats = train_step(model, optimizer, batch.to(worker.device), step, hp, generator, precision)
             step += 1
             if step % settings["log_every"] == 0 or step == settings["num_steps"]:
                 rate = (step - seen_at_t0) * batch_size * worker.world / max(time.perf_counter() - t0, 1e-9)
@@ -237,8 +242,9 @@ def run_training(settings: dict[str, Any], worker: Worker) -> dict[str, Any]:
         save_export(run_dir, unwrap(model), step, {"source": "raymvae train"})
         if final:
             storage.write_json(storage.join(run_dir, "eval_latest.json"),
-                               {"step": step, **final, "eval_set": settings["eval_set"], "train": last})
-    result = {**last, **final, "step": step}
+                               {"step": step, **final, "eval_set": settings["eval_set"], "precision": precision,
+                                "train": last})
+    result = {**last, **final, "step": step, "precision": precision}
     worker.report({k: v for k, v in result.items() if isinstance(v, (int, float)) and not
                    (isinstance(v, float) and math.isnan(v))})
     tracker.finish()

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from raymvae.settings import PRECISION, Precision
+
 
 class TrainSettings(BaseModel):
     """What a training run does beyond its config, hparams and data (Magenta's defaults where it has one)."""
@@ -24,7 +26,7 @@ class TrainSettings(BaseModel):
     epoch_windows_per_file: int | None = Field(None, ge=1, description="windows drawn per file each epoch (default: "
                                                                        "the config's, 5 for Magenta's)")
     seed: int = Field(0, description="random seed")
-    bf16: bool = Field(False, description="bf16 autocast (GPUs)")
+    precision: Precision = PRECISION
     wandb: Literal["online", "offline", "disabled"] | None = Field(
         None, description="W&B mode (default: WANDB_MODE, else online with WANDB_API_KEY, else offline)")
     objective: str | None = Field(None, description="also report this weighted sum of eval metrics as "

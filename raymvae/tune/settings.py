@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from raymvae.settings import Precision
 from raymvae.train.settings import TrainSettings
 
 _TRAIN = TrainSettings.model_fields
@@ -36,4 +37,5 @@ class TuneSettings(BaseModel):
     eval_samples: int = _TRAIN["eval_samples"]
     sample_temperature: float = _TRAIN["sample_temperature"]
     seed: int = _TRAIN["seed"]
+    precision: Precision = _TRAIN["precision"]
     wandb: Literal["online", "offline", "disabled"] | None = _TRAIN["wandb"]

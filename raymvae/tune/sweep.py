@@ -155,7 +155,8 @@ def sweep(config: str, shards: str, output: str, *, hparams: str | dict | None =
     name = f"{base.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     common = dict(num_steps=num_steps, eval_every=eval_every, eval_batches=s.eval_batches, log_every=eval_every,
                   checkpoint_every=eval_every, keep_checkpoints=1, wandb=wandb_mode(s.wandb), seed=s.seed,
-                  objective=objective, eval_samples=s.eval_samples, sample_temperature=s.sample_temperature)
+                  precision=s.precision, objective=objective, eval_samples=s.eval_samples,
+                  sample_temperature=s.sample_temperature)
     kwargs = dict(base=base.to_dict(), shards=shards, output=out, sweep=name, common=common)
     if s.workers_per_trial > 0:
         trainable = tune.with_resources(tune.with_parameters(_train_trial, workers=s.workers_per_trial,
