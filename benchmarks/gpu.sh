@@ -37,10 +37,8 @@ if [ $DRY = 0 ]; then
 fi
 if [ -z "${MODEL:-}" ]; then
 # shellcheck disable=SC2086
-step "train step, fp32 (ex/s against plain PyTorch, peak GPU memory)" \
-  $PY benchmarks/train_step.py --device $DEVICE --steps $TIMED --cases $CASES
-# shellcheck disable=SC2086
-step "train step, bf16" $PY benchmarks/train_step.py --device $DEVICE --steps $TIMED --bf16 --cases $CASES
+step "train step, fp32 and bf16 (ex/s against plain PyTorch, peak memory)" \
+  $PY benchmarks/train_step.py --device $DEVICE --steps $TIMED --precision fp32 bf16 --cases $CASES
 # shellcheck disable=SC2086
 step "raymvae train $TRAIN_GPU ($STEPS steps, small-corpus preset)" \
   $PY -m raymvae train --config cat-mel_2bar_small --examples "$SHARDS" --run-dir "$RUN" --preset small-corpus \
@@ -57,8 +55,9 @@ gen() {
 }
 step "raymvae generate sample --num $NUM (GPU actors when there is a GPU)" gen
 # shellcheck disable=SC2086
-step "serve benchmark, model on the GPU" \
-  $PY benchmarks/serve.py --model "$RUN" --num-gpus $GPUS --batch-size 32 --clients $CLIENTS_A --seconds $SECS
+step "serve benchmark, model on the GPU, fp32" \
+  $PY benchmarks/serve.py --model "$RUN" --num-gpus $GPUS --precision fp32 --batch-size 32 --clients $CLIENTS_A \
+  --seconds $SECS
 if [ $DRY = 0 ]; then
 step "serve benchmark, model on the GPU, bf16" \
   $PY benchmarks/serve.py --model "$RUN" --num-gpus $GPUS $BF16 --batch-size 32 --clients $CLIENTS_B --seconds $SECS

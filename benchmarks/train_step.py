@@ -1,23 +1,30 @@
-"""Examples/s of a full MusicVAE training step vs a minimal plain-PyTorch teacher-forced loop.
+"""Examples/s of a full MusicVAE training step in fp32 and bf16 vs a minimal plain-PyTorch loop.
 
-    python benchmarks/train_step.py [--device cpu|cuda] [--steps N] [--bf16] [--cases NAME ...]
+    python benchmarks/train_step.py [--device cpu|cuda] [--steps N] [--precision fp32 bf16] [--cases NAME ...]
 
 Cases: cat-mel_2bar_small at batch 64 and 512 with the scheduled-sampling
 probability at 0 (teacher forcing, fused LSTMs) and at 1 (step-by-step
 feedback of samples), and hierdec-mel_16bar at batch 16 and 64. The baseline is
 the same encoder and decoder LSTM sizes as two plain ``nn.LSTM`` modules
 (encoder + one flat decoder over all T steps, fused, teacher-forced) with
-Adam and no Magenta bookkeeping, timed in the same run.
+Adam and no Magenta bookkeeping, timed in the same run and the same precision.
+Each case runs in its own process, so its peak memory is its own: peak RSS on
+CPU (the process, torch included), peak allocated memory on CUDA. The header
+says which CPU this is, its native bf16 features, and what ``--precision
+auto`` picks here for training.
 """
 from __future__ import annotations
 
 import argparse
+import multiprocessing as mp
+import resource
 import time
 
 import torch
 from torch import nn
 
 from raymvae.model import build
+from raymvae.model import precision as precisions
 from raymvae.model.training import make_optimizer, train_step
 
 CASES = {
@@ -50,12 +57,13 @@ class PlainVAE(nn.Module):
         inp = torch.cat([nn.functional.pad(onehot[:, :-1], (0, 0, 1, 0)),
                          z[:, None].expand(-1, x.shape[1], -1)], -1)
         out, _ = self.dec(inp)
-        ce = nn.functional.cross_entropy(self.out(out).transpose(1, 2), x, reduction="none").sum(1)
-        return ce.mean() + (0.5 * (sigma ** 2 + mu ** 2) - sigma.log() - 0.5).sum(-1).mean()
+        ce = nn.functional.cross_entropy(self.out(out).float().transpose(1, 2), x, reduction="none").sum(1)
+        return ce.mean() + (0.5 * (sigma ** 2 + mu ** 2) - sigma.log() - 0.5).float().sum(-1).mean()
 
 
 def _time(fn, steps: int, device: torch.device) -> float:
-    fn()  # warm-up (cuDNN plans, allocator)
+    for _ in range(2):  # warm-up (cuDNN/oneDNN plans for each shape and dtype, allocator)
+        fn()
     if device.type == "cuda":
         torch.cuda.synchronize()
     t = time.perf_counter()
@@ -66,8 +74,8 @@ def _time(fn, steps: int, device: torch.device) -> float:
     return (time.perf_counter() - t) / steps
 
 
-def run_case(name: str, steps: int, device: torch.device, bf16: bool) -> tuple[float, float, float]:
-    """(our ex/s, the plain loop's ex/s, our peak GPU memory in GiB; 0 on CPU)."""
+def run_case(name: str, steps: int, device: torch.device, precision: str) -> tuple[float, float, float]:
+    """(our ex/s, the plain loop's ex/s, our peak memory in GiB) in ``precision`` ('fp32' or 'bf16')."""
     config, batch, p = CASES[name]
     hp = {"sampling_schedule": "constant", "sampling_rate": p}
     model = build(config, hp).to(device)
@@ -76,15 +84,18 @@ def run_case(name: str, steps: int, device: torch.device, bf16: bool) -> tuple[f
     gen = torch.Generator(device=device).manual_seed(0)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    ours = _time(lambda: train_step(model, opt, x, 1000, model.config.hparams, gen, bf16=bf16), steps, device)
-    peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else 0.0
+    ours = _time(lambda: train_step(model, opt, x, 1000, model.config.hparams, gen, precision), steps, device)
+    if device.type == "cuda":
+        peak = torch.cuda.max_memory_allocated(device) / 2**30
+    else:  # Linux reports KiB
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     h = model.config.hparams
     plain = PlainVAE(90, list(h["enc_rnn_size"]), list(h["dec_rnn_size"]), h["z_size"]).to(device)
     popt = torch.optim.Adam(plain.parameters(), lr=1e-3)
 
     def plain_step() -> None:
         popt.zero_grad(set_to_none=True)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16 and device.type == "cuda"):
+        with precisions.autocast(device, precision):
             loss = plain(x)
         loss.backward()
         nn.utils.clip_grad_norm_(plain.parameters(), 1.0)
@@ -93,20 +104,49 @@ def run_case(name: str, steps: int, device: torch.device, bf16: bool) -> tuple[f
     return batch / ours, batch / base, peak
 
 
+def _case_process(queue, *args) -> None:
+    queue.put(run_case(*args))
+
+
+def isolated(*args) -> tuple[float, float, float]:
+    """``run_case`` in a fresh process, so that its peak memory is its own."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_case_process, args=(queue, *args))
+    proc.start()
+    out = queue.get()
+    proc.join()
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--steps", type=int, default=5, help="timed steps per case (default 5)")
-    ap.add_argument("--bf16", action="store_true", help="bf16 autocast (CUDA only)")
+    ap.add_argument("--precision", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16", "auto"],
+                    help="precisions timed per case (default fp32 bf16; auto: what the trainer picks here)")
+    ap.add_argument("--bf16", dest="precision", action="store_const", const=["bf16"],
+                    help="the same as --precision bf16")
     ap.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES))
     args = ap.parse_args()
     device = torch.device(args.device)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU x{torch.get_num_threads()} threads"
-    print(f"device: {name}; torch {torch.__version__}; bf16={args.bf16 and device.type == 'cuda'}")
-    print(f"{'case':16s} {'raymvae ex/s':>13s} {'plain ex/s':>11s} {'ratio':>6s} {'peak GiB':>9s}")
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = f"{precisions.cpu_name()}, {torch.get_num_threads()} threads, bf16 features: " \
+               f"{', '.join(precisions.cpu_bf16_features()) or 'none'}"
+    print(f"device: {name}; torch {torch.__version__}; training's auto: "
+          f"{precisions.describe('auto', device, training=True)}")
+    mem = "peak GiB" if device.type == "cuda" else "peak RSS GiB"
+    print(f"{'case':16s} {'precision':9s} {'raymvae ex/s':>13s} {'plain ex/s':>11s} {'ratio':>6s} {mem:>12s}")
     for case in args.cases:
-        ours, base, peak = run_case(case, args.steps, device, args.bf16)
-        print(f"{case:16s} {ours:13.1f} {base:11.1f} {ours / base:6.2f} {peak:9.2f}", flush=True)
+        first = None
+        for precision in args.precision:
+            ran = precisions.resolve(precision, device, training=True)
+            ours, base, peak = isolated(case, args.steps, device, ran)
+            vs = "" if first is None else f"  ({ours / first:.2f}x {args.precision[0]})"
+            first = ours if first is None else first
+            print(f"{case:16s} {ran:9s} {ours:13.1f} {base:11.1f} {ours / base:6.2f} {peak:12.2f}{vs}", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,113 @@
+"""Forward+backward of one teacher-forced LSTM layer on the CPU: today's path against the alternatives.
+
+    python benchmarks/lstm_paths.py [--repeat N] [--threads N]
+
+The model runs each teacher-forced LSTM layer as one ``nn.LSTM`` call, which on
+CPU is oneDNN's RNN primitive (``ONEDNN_VERBOSE=1`` names its kernel: "ref" in
+fp32, "brgemm" in bf16 on CPUs with AVX512-BF16 or AMX). The alternatives for
+fp32: the same call with oneDNN off (ATen's own loop, which projects the inputs
+of all steps as one GEMM), and a lean loop written here (one input-projection
+GEMM, then per step one ``addmm`` and the gate arithmetic; autograd through
+``unbind`` so each step's gradient is not a full-size tensor). bf16 autocast of
+today's call is shown for scale. Every path is checked against today's output
+and weight gradient (relative to the largest gradient); timings are the best of ``--repeat`` runs. Shapes: the
+layers of cat-mel_2bar_small (decoder layer 0 and the encoder, at batch 64 and
+512) and of hierdec-mel_16bar's core decoder (16 bars of 16 steps at batch 16).
+"""
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import torch
+import torch.nn.functional as F
+
+from raymvae.model import precision as precisions
+
+SHAPES = {  # name: (batch, steps, input, hidden)
+    "mel2 decoder, batch 64": (64, 32, 90 + 256, 256),
+    "mel2 decoder, batch 512": (512, 32, 90 + 256, 256),
+    "mel2 encoder, batch 512": (512, 32, 90, 512),
+    "hierdec16 core, batch 16": (16 * 16, 16, 90 + 1024, 1024),
+}
+
+
+def lean_lstm(lstm: torch.nn.LSTM, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """One layer as an input GEMM over all steps, then a recurrent ``addmm`` and the gates per step."""
+    gx = F.linear(x.transpose(0, 1), lstm.weight_ih_l0, lstm.bias_ih_l0 + lstm.bias_hh_l0).unbind(0)
+    w_hh = lstm.weight_hh_l0.t()
+    outs = []
+    for g in gx:
+        i, f, gg, o = torch.addmm(g, h, w_hh).chunk(4, 1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(gg)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        outs.append(h)
+    return torch.stack(outs, 1)
+
+
+def paths(lstm: torch.nn.LSTM, x: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor) -> dict:
+    """name -> a function running forward+backward and returning (output, weight_hh gradient)."""
+    def run(forward):
+        def go():
+            lstm.zero_grad(set_to_none=True)
+            y = forward()
+            y.float().sum().backward()
+            return y.detach().float(), lstm.weight_hh_l0.grad.clone()
+        return go
+
+    def fused():
+        return lstm(x, (h0[None], c0[None]))[0]
+
+    def aten():
+        with torch.backends.mkldnn.flags(enabled=False):
+            return lstm(x, (h0[None], c0[None]))[0]
+
+    def bf16():
+        with precisions.autocast(x.device, "bf16"):
+            return lstm(x, (h0[None], c0[None]))[0]
+    return {"nn.LSTM, oneDNN (today)": run(fused), "nn.LSTM, oneDNN off (ATen)": run(aten),
+            "lean loop (GEMM + addmm per step)": run(lambda: lean_lstm(lstm, x, h0, c0)),
+            "nn.LSTM, oneDNN, bf16 autocast": run(bf16)}
+
+
+def best_ms(fn, repeat: int) -> float:
+    fn()
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best * 1e3
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeat", type=int, default=5, help="timed runs per path, best kept (default 5)")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default torch's)")
+    args = ap.parse_args()
+    warnings.filterwarnings("ignore", message="TF32 acceleration")  # oneDNN's note on switching it off
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"CPU: {precisions.cpu_name()}, {torch.get_num_threads()} threads, bf16 features: "
+          f"{', '.join(precisions.cpu_bf16_features()) or 'none'}; torch {torch.__version__}")
+    for shape, (b, t, i, h) in SHAPES.items():
+        torch.manual_seed(0)
+        lstm = torch.nn.LSTM(i, h, batch_first=True)
+        x = torch.randn(b, t, i, requires_grad=True)
+        h0, c0 = torch.zeros(b, h), torch.zeros(b, h)
+        runs = paths(lstm, x, h0, c0)
+        ref_y, ref_g = next(iter(runs.values()))()
+        base = None
+        print(f"\n{shape} (T={t}, {i} -> {h})")
+        for name, fn in runs.items():
+            y, g = fn()
+            ms = best_ms(fn, args.repeat)
+            base = base or ms
+            dg = (g - ref_g).abs().max() / ref_g.abs().max()
+            print(f"  {name:36s} {ms:8.1f} ms  {base / ms:5.2f}x today  max |dy| {(y - ref_y).abs().max():.1e}  "
+                  f"max |dW_hh| {dg:.1e} of max |W_hh grad|", flush=True)
+
+
+if __name__ == "__main__":
+    main()
