@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from raymvae.settings import PRECISIONS
+
 
 def melody_b64(conv, seed: int) -> str:
     """A 2-bar melody (notes and rests drawn from ``seed``) as base64 MIDI."""
@@ -137,7 +139,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0, help="per measurement (default 10)")
     ap.add_argument("--steps", type=int, default=8, help="sequences per interpolation (default 8)")
     ap.add_argument("--batch-size", type=int, default=16, help="max_batch_size of the batched case (default 16)")
-    ap.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+    ap.add_argument("--precision", choices=PRECISIONS, default="auto",
                     help="the model's precision, as `raymvae serve --precision` (default auto)")
     ap.add_argument("--bf16", dest="precision", action="store_const", const="bf16", help="the same as --precision bf16")
     ap.add_argument("--num-gpus", type=float, default=0.0, help="GPUs of the replica (default 0: CPU)")

@@ -123,7 +123,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--steps", type=int, default=5, help="timed steps per case (default 5)")
-    ap.add_argument("--precision", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16", "auto"],
+    ap.add_argument("--precision", nargs="+", default=["fp32", "bf16"], choices=precisions.PRECISIONS,
                     help="precisions timed per case (default fp32 bf16; auto: what the trainer picks here)")
     ap.add_argument("--bf16", dest="precision", action="store_const", const=["bf16"],
                     help="the same as --precision bf16")

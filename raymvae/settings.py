@@ -2,7 +2,7 @@
 that names the flag (``TrainSettings``, ``PrepareSettings``, ``ServeSettings``); and the fields they share."""
 from __future__ import annotations
 
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -24,6 +24,7 @@ def checked(settings: type[S], values: dict[str, Any], what: str) -> S:
 
 
 Precision = Literal["auto", "fp32", "bf16"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
 PRECISION = Field("auto", description="float precision: bf16 autocast, fp32, or auto: decoding in bf16 where the "
                                       "hardware runs it natively (CUDA GPUs with bf16, CPUs with AMX or "
                                       "AVX512-BF16), training in fp32 (bf16 training costs accuracy)")

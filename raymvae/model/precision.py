@@ -2,7 +2,7 @@
 bf16 natively and training in fp32; ``fp32`` or ``bf16`` when asked.
 
 Autocast casts only the inputs of matmuls and LSTMs, so master weights and the
-optimizer stay fp32; the LSTMs and the encoder's input layers run in bf16, while
+optimizer stay fp32; the LSTMs and the other layers run in bf16, while
 the latent layers, the decoders' initial states and the logits stay fp32
 (``in_fp32``), and the losses and the KL are computed in fp32. No Ray.
 """
@@ -14,6 +14,8 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+from raymvae.settings import PRECISIONS
 
 CPU_BF16_FEATURES = ("amx_bf16", "avx512_bf16")  # Linux /proc/cpuinfo flag names
 
@@ -57,8 +59,8 @@ def resolve(precision: str, device: torch.device, *, training: bool = False) -> 
     decoding only. Training stays fp32 under 'auto': bf16 training lost 0.019 of accuracy and 9% of the KL in
     the 2,000-step quality run, while bf16 decoding of the same model gave the same metrics within 0.002
     (benchmarks/RESULTS.md)."""
-    if precision not in ("auto", "fp32", "bf16"):
-        raise ValueError(f"precision must be auto, fp32 or bf16, got {precision!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be {', '.join(PRECISIONS[:-1])} or {PRECISIONS[-1]}, got {precision!r}")
     if precision == "auto":
         return "bf16" if not training and native_bf16(device) else "fp32"
     return precision
