@@ -21,7 +21,7 @@ from midi_fixtures import midi_bytes
 from raymvae.config import preset_path
 from raymvae.export import load_export, save_export
 from raymvae.generate.attributes import save_vector
-from raymvae.model.precision import resolve
+from raymvae.model.precision import autocast, resolve
 from raymvae.model.seeded import sampling_noise
 from raymvae.serve.launch import free_port, start_http
 from raymvae.generate.constraints import ConstraintSettings, apply_actor, load_actor, save_constraints, \
@@ -32,6 +32,8 @@ from raymvae.music import converter_for
 
 pytestmark = pytest.mark.ray
 CONFIG = "cat-mel_2bar_small"
+CPU = torch.device("cpu")
+SERVED = resolve("auto", CPU)  # what the server decodes in here (bf16 on CPUs with it)
 MELODY_A = [(60 + (i % 5), 2 * i, 2 * i + 2) for i in range(16)]  # 2 bars of eighth notes
 MELODY_B = [(72 - (i % 7), 4 * i, 4 * i + 3) for i in range(16)]  # 4 bars of dotted eighths: 3 windows
 
@@ -80,7 +82,8 @@ def server(ray_session, run_dir):
 
 @pytest.fixture(scope="module")
 def local(run_dir):
-    """The same model in this process, to compute what the server should answer."""
+    """The same model in this process, to compute what the server should answer (in the precision the server's
+    auto picks on this CPU: ``SERVED``)."""
     model, _ = load_export(run_dir)
     return model, converter_for(model.config)
 
@@ -92,7 +95,7 @@ def post(server: str, path: str, body) -> requests.Response:
 def expected_sequences(local, z: np.ndarray, temperature: float, seed: int) -> list[dict]:
     model, conv = local
     u = sampling_noise(model, seed, np.arange(len(z)))
-    with torch.no_grad():
+    with torch.no_grad(), autocast(CPU, SERVED):
         windows = model.decode(torch.from_numpy(z), temperature=temperature or None, uniforms=torch.from_numpy(u))
     return [MessageToDict(ns) for ns in conv.decode(windows.numpy())]
 
@@ -100,7 +103,7 @@ def expected_sequences(local, z: np.ndarray, temperature: float, seed: int) -> l
 def local_mu(local, midi: bytes, window: int = 0) -> np.ndarray:
     model, conv = local
     w = conv.encode_midi(midi)[window:window + 1]
-    with torch.no_grad():
+    with torch.no_grad(), autocast(CPU, SERVED):
         return model.encode(torch.from_numpy(w.astype(np.int64)))[0][0].numpy()
 
 
@@ -110,7 +113,7 @@ def test_health_and_model_info(server):
     assert info["config"] == CONFIG and info["step"] == 123 and info["z_size"] == 8
     assert info["dec_rnn_size"] == [32, 32] and info["limits"]["max_n"] == 8
     assert info["attributes"]["saved"] == ["note_density"] and info["attributes"]["actors"] == ["pitch_range"]
-    assert info["precision"] == resolve("auto", torch.device("cpu"))  # what ran, never 'auto'
+    assert info["precision"] == SERVED  # what ran, never 'auto'
     assert requests.get(server + "/docs", timeout=30).status_code == 200
     assert "/interpolate" in requests.get(server + "/openapi.json", timeout=30).json()["paths"]
 

@@ -64,7 +64,7 @@ def test_local_mode_trains_checkpoints_evaluates_and_exports(ray_session, mel_sh
     assert offline, "an offline W&B run in the run dir"
     (start,) = _starts(run)
     node = ray_session.get_runtime_context().get_node_id()
-    assert start == {"resumed_from_step": None, "workers": 1, "device": "cpu", "nodes": [node]}
+    assert start == {"resumed_from_step": None, "workers": 1, "device": "cpu", "precision": "fp32", "nodes": [node]}
 
 
 def test_one_worker_run_survives_a_killed_worker(ray_session, mel_shards, tmp_path, capfd):
@@ -73,7 +73,7 @@ def test_one_worker_run_survives_a_killed_worker(ray_session, mel_shards, tmp_pa
     run = tmp_path / "run"
     result: dict = {}
     thread = threading.Thread(target=lambda: result.update(fit(
-        CONFIG, str(mel_shards), str(run), hparams=TINY, num_steps=400, num_workers=1, max_failures=2,
+        CONFIG, str(mel_shards), str(run), hparams=TINY, num_steps=150, num_workers=1, max_failures=2,
         checkpoint_every=20, log_every=20, wandb="disabled")))
     thread.start()
     first = _wait_for_checkpoint(run)
@@ -84,13 +84,13 @@ def test_one_worker_run_survives_a_killed_worker(ray_session, mel_shards, tmp_pa
     assert workers, "the Ray Train worker actor is running"
     os.kill(workers[0].pid, signal.SIGKILL)
     thread.join(timeout=600)
-    assert not thread.is_alive() and result["step"] == 400
+    assert not thread.is_alive() and result["step"] == 150
     starts = _starts(run)
     assert len(starts) == 2 and starts[1]["resumed_from_step"] >= first
-    assert checkpoints.list_checkpoints(str(run))[-1][0] == 400
+    assert checkpoints.list_checkpoints(str(run))[-1][0] == 150
     time.sleep(1.5)  # the workers' lines reach this process through Ray's log monitor
     out = "".join(capfd.readouterr())
-    assert "step 400" in out and "Reporting training result" not in out  # the loop's lines, not Ray Train's
+    assert "step 150" in out and "Reporting training result" not in out  # the loop's lines, not Ray Train's
 
 
 def test_running_the_command_again_resumes_after_the_driver_dies(ray_session, mel_shards, tmp_path):
