@@ -70,8 +70,7 @@ def main() -> None:
     tr, _ = read_windows(args.shards, "train")
     tr = tr[np.random.default_rng(0).permutation(len(tr))[:4096]]
     cpu = torch.device("cpu")
-    print(f"CPU: {precisions.cpu_name()}, {torch.get_num_threads()} threads, bf16 features: "
-          f"{', '.join(precisions.cpu_bf16_features()) or 'none'}; {model.config.name}, {len(ev)} eval windows")
+    print(f"CPU: {precisions.cpu_summary()}; {model.config.name}, {len(ev)} eval windows")
     print(f"{'precision':9s} {'accuracy':>8s} {'sampled':>8s} {'KL bits':>8s} {'OA':>6s} {'empty':>6s} "
           f"{'recon':>6s} {'same as fp32':>12s} {'wall s':>7s} {'speed-up':>8s}")
     first = None

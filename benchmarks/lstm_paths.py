@@ -89,8 +89,7 @@ def main() -> None:
     warnings.filterwarnings("ignore", message="TF32 acceleration")  # oneDNN's note on switching it off
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"CPU: {precisions.cpu_name()}, {torch.get_num_threads()} threads, bf16 features: "
-          f"{', '.join(precisions.cpu_bf16_features()) or 'none'}; torch {torch.__version__}")
+    print(f"CPU: {precisions.cpu_summary()}; torch {torch.__version__}")
     for shape, (b, t, i, h) in SHAPES.items():
         torch.manual_seed(0)
         lstm = torch.nn.LSTM(i, h, batch_first=True)

@@ -133,8 +133,7 @@ def main() -> None:
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
     else:
-        name = f"{precisions.cpu_name()}, {torch.get_num_threads()} threads, bf16 features: " \
-               f"{', '.join(precisions.cpu_bf16_features()) or 'none'}"
+        name = precisions.cpu_summary()
     print(f"device: {name}; torch {torch.__version__}; training's auto: "
           f"{precisions.describe('auto', device, training=True)}")
     mem = "peak GiB" if device.type == "cuda" else "peak RSS GiB"

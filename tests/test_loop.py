@@ -109,8 +109,8 @@ def test_scaling_flags_come_from_scaling_settings(capsys):
 
 def test_what_a_tune_trial_sends_to_wandb(tmp_path, monkeypatch):
     """W&B seen through a fake module: a trial's identity, its config with the swept values and the precision
-    that ran (also in the eval JSON and the start record), Magenta's metric names per step and the eval/
-    metrics."""
+    that ran (also in the eval JSON and the start record; evaluation itself runs in fp32), Magenta's metric
+    names per step and the eval/ metrics."""
     import json
     import sys
     import types
@@ -128,6 +128,15 @@ def test_what_a_tune_trial_sends_to_wandb(tmp_path, monkeypatch):
         def finish(self):
             self.finished = True
     monkeypatch.setitem(sys.modules, "wandb", types.SimpleNamespace(init=Run, Settings=lambda **kw: kw))
+    from raymvae.train import loop
+
+    autocast_at_eval = []
+
+    def evaluate(*args, **kwargs):
+        autocast_at_eval.append(torch.is_autocast_enabled("cpu"))
+        return real_evaluate(*args, **kwargs)
+    real_evaluate = loop.evaluate
+    monkeypatch.setattr(loop, "evaluate", evaluate)
     from raymvae.tune.sweep import _trial_settings
 
     shard = _shard()
@@ -143,6 +152,7 @@ def test_what_a_tune_trial_sends_to_wandb(tmp_path, monkeypatch):
     assert run["init"]["config"]["swept/max_beta"] == 0.3 and run["init"]["config"]["hparams"]["max_beta"] == 0.3
     assert run["init"]["dir"] == str(tmp_path / "run") and run["init"]["resume"] == "allow"
     assert run["init"]["config"]["precision"] == "bf16"
+    assert autocast_at_eval == [False, False]  # trained in bf16, evaluated in fp32
     assert json.loads((tmp_path / "run" / "eval_latest.json").read_text())["precision"] == "bf16"
     (start,) = (tmp_path / "run" / "starts").iterdir()
     assert json.loads(start.read_text())["precision"] == "bf16"

@@ -65,8 +65,9 @@ def test_every_model_subcommand_takes_precision_and_bf16(argv):
 
 
 def test_a_bf16_cpu_step_keeps_fp32_weights_and_losses_close_to_fp32():
-    """The same model, batch and noise in both precisions: the step's losses agree within 1%, the loss and KL
-    come out in fp32, and the weights and Adam's moments stay fp32 (bf16 is emulated on CPUs without it)."""
+    """The same model, batch and noise in both precisions: the step's losses agree within 1%; the LSTMs run in
+    bf16 while the latent layers, the logits, the loss and KL come out in fp32; the weights and Adam's moments
+    stay fp32 (bf16 is emulated on CPUs without it)."""
     hp = "enc_rnn_size=[64],dec_rnn_size=[64,64],z_size=16,sampling_schedule=constant,sampling_rate=0.0"
     torch.manual_seed(0)
     x = torch.randint(0, 90, (16, 32))
@@ -77,7 +78,10 @@ def test_a_bf16_cpu_step_keeps_fp32_weights_and_losses_close_to_fp32():
         opt = make_optimizer(model, model.config.hparams)
         with precisions.autocast(CPU, precision):
             out = model(x, beta=0.5, free_bits=0.0)
+            lstm_out = model.encoder(model.encoder_inputs(x))
+        assert lstm_out.dtype == (torch.bfloat16 if precision == "bf16" else torch.float32)  # autocast is on
         assert out.loss.dtype == out.kl.dtype == out.r_loss.dtype == torch.float32
+        assert out.mu.dtype == out.sigma.dtype == out.logits.dtype == torch.float32  # in_fp32's layers
         stats[precision] = train_step(model, opt, x, 100, model.config.hparams,
                                       torch.Generator().manual_seed(2), precision)
         models[precision] = model

@@ -27,22 +27,29 @@ def _cpuinfo() -> str:
         return ""
 
 
+def _cpuinfo_field(name: str, cpuinfo: str | None) -> str | None:
+    """The value of the first ``name : value`` line of /proc/cpuinfo (or of ``cpuinfo``), if there is one."""
+    for line in (_cpuinfo() if cpuinfo is None else cpuinfo).splitlines():
+        if line.startswith(name):
+            return line.partition(":")[2].strip()
+    return None
+
+
 def cpu_bf16_features(cpuinfo: str | None = None) -> list[str]:
     """The CPU's native bf16 features (AMX-BF16, AVX512-BF16) from /proc/cpuinfo; [] where it has none or
     where it cannot be read (then ``auto`` stays fp32)."""
-    for line in (_cpuinfo() if cpuinfo is None else cpuinfo).splitlines():
-        if line.startswith("flags"):
-            flags = set(line.partition(":")[2].split())
-            return [f for f in CPU_BF16_FEATURES if f in flags]
-    return []
+    flags = set((_cpuinfo_field("flags", cpuinfo) or "").split())
+    return [f for f in CPU_BF16_FEATURES if f in flags]
 
 
 def cpu_name(cpuinfo: str | None = None) -> str:
     """The CPU's model name, for logs and benchmark records."""
-    for line in (_cpuinfo() if cpuinfo is None else cpuinfo).splitlines():
-        if line.startswith("model name"):
-            return line.partition(":")[2].strip()
-    return platform.processor() or platform.machine()
+    return _cpuinfo_field("model name", cpuinfo) or platform.processor() or platform.machine()
+
+
+def cpu_summary() -> str:
+    """The CPU, torch's threads and the bf16 features: the header of every CPU benchmark's output."""
+    return f"{cpu_name()}, {torch.get_num_threads()} threads, bf16 features: {', '.join(cpu_bf16_features()) or 'none'}"
 
 
 def native_bf16(device: torch.device) -> str | None:
