@@ -25,6 +25,10 @@ def random_windows(model, n: int, seed: int = 0) -> torch.Tensor:
     if model.family == "trio":
         return torch.stack([torch.randint(0, 90, (n, t), generator=g), torch.randint(0, 90, (n, t), generator=g),
                             torch.randint(0, 512, (n, t), generator=g)], -1)
+    if model.family == "groove":  # hits, velocities where hit, offsets where hit
+        hits = (torch.rand((n, t, 9), generator=g) < 0.3).float()
+        return torch.cat([hits, hits * torch.rand((n, t, 9), generator=g),
+                          hits * (2 * torch.rand((n, t, 9), generator=g) - 1)], -1)
     if model.family == "drums":
         return torch.randint(0, 1 << min(model.codec.converter.num_drum_classes, 62), (n, t), generator=g)
     return torch.randint(0, 90, (n, t), generator=g)
@@ -32,7 +36,10 @@ def random_windows(model, n: int, seed: int = 0) -> torch.Tensor:
 
 @pytest.mark.parametrize("name,expected", [
     ("cat-mel_2bar_small", 4_423_770), ("cat-mel_2bar_big", 134_571_098), ("hierdec-mel_16bar", 176_061_530),
-    ("cat-drums_2bar_small", 4_636_672), ("hierdec-trio_16bar", 230_975_156)])
+    ("cat-drums_2bar_small", 4_636_672), ("hierdec-trio_16bar", 230_975_156),
+    # GrooVAE, by hand: BiLSTM 2 x (539 x 2048 + 2048), mu and sigma 2 x (1024 x 256 + 256), decoder LSTMs
+    # 539 x 1024 + 1024 and 512 x 1024 + 1024, z -> state 256 x 1024 + 1024, output 256 x 27 + 27
+    ("groovae_2bar_humanize", 4_085_019), ("groovae_4bar", 4_085_019)])
 def test_parameter_counts_equal_magenta(name, expected):
     with torch.device("meta"):
         model = build(name)

@@ -29,10 +29,9 @@ def attribute_values(model: MusicVAE, windows: np.ndarray, name: str) -> np.ndar
 @torch.no_grad()
 def encode_posteriors(model: MusicVAE, windows: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """(mu, sigma) of every window, batched."""
-    device = model.mu.weight.device
     mus, sigmas = [], []
     for i in range(0, len(windows), batch_size):
-        mu, sigma = model.encode(torch.from_numpy(windows[i:i + batch_size].astype(np.int64)).to(device))
+        mu, sigma = model.encode_windows(windows[i:i + batch_size])
         mus.append(mu.cpu().numpy())
         sigmas.append(sigma.cpu().numpy())
     if not mus:

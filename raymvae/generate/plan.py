@@ -38,7 +38,7 @@ def sample_rows(model: MusicVAE, num: int, seed: int, temperature: float) -> lis
 def select_window(model: MusicVAE, data: bytes, window: int = 0, name: str = "input") -> tuple[np.ndarray, int]:
     """Window ``window`` of MIDI bytes as a batch of one, and how many windows the file has;
     NoWindowError says why when there is none."""
-    conv = converter_for(model.config)
+    conv = converter_for(model.config, inference=True)
     try:
         windows = conv.encode_midi(data)
     except MidiError as exc:
@@ -57,7 +57,7 @@ def encode_file(model: MusicVAE, path: str, window: int = 0) -> np.ndarray:
     except OSError as exc:
         raise NoWindowError(f"{path}: cannot read MIDI ({exc})") from exc
     with torch.no_grad():
-        mu, _ = model.encode(torch.from_numpy(select_window(model, data, window, str(path))[0].astype(np.int64)))
+        mu, _ = model.encode_windows(select_window(model, data, window, str(path))[0])
     return mu[0].numpy()
 
 

@@ -50,9 +50,8 @@ def reconstruction(model, windows: np.ndarray) -> np.ndarray:
     interpolation endpoints are exactly these reconstructions)."""
     import torch
 
-    x = torch.from_numpy(np.asarray(windows, np.int64))
     with torch.no_grad():
-        mu, _ = model.encode(x.to(model.mu.weight.device))
-        back = model.decode(mu, temperature=None).cpu()
-    same = (back == x).reshape(len(x), -1).float().mean(1)
-    return same.numpy()
+        x = model.as_tensor(windows)
+        back = model.decode(model.encode_windows(x)[0], temperature=None)
+        same = model.codec.step_correct(model.targets(back), model.targets(x))
+    return same.reshape(len(x), -1).float().mean(1).cpu().numpy()

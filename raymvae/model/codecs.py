@@ -27,6 +27,8 @@ def drum_bits(windows: torch.Tensor, num_drum_classes: int) -> torch.Tensor:
 class Codec:
     """Categorical heads: one softmax per part over its classes, targets = the window's classes."""
 
+    dtype = torch.int64  # of window tensors
+
     def __init__(self, converter: Converter):
         self.converter = converter
         self.heads = [name for name, _ in converter.parts]
@@ -46,6 +48,19 @@ class Codec:
     def class_heads(self) -> list[tuple[str, int]]:
         """(name, classes) of each head's per-class accuracy."""
         return list(zip(self.heads, self.parts))
+
+    def model_inputs(self, windows: torch.Tensor, training: bool = False) -> torch.Tensor:
+        """What the encoder reads of target windows, in the converter's format: the windows themselves."""
+        return windows
+
+    def extra_counts(self, decoder, logits: torch.Tensor, targets: torch.Tensor, predictions: torch.Tensor
+                     ) -> dict[str, torch.Tensor]:
+        """Additive counts a family reports beyond accuracy (none here)."""
+        return {}
+
+    def extra_metrics(self, c: dict[str, torch.Tensor], prefix: str) -> dict[str, float]:
+        """Scalars from ``extra_counts``."""
+        return {}
 
     def encoder_inputs(self, windows: torch.Tensor) -> torch.Tensor:
         """Per part one-hot classes, or the drum roll (class bits + 'no hit'), concatenated."""
@@ -131,6 +146,84 @@ class DrumBitsCodec(Codec):
         return hits.sum((0, 1)), (hits & (predictions == targets)).sum((0, 1))
 
 
+class GrooveCodec(Codec):
+    """GrooVAE: windows are float frames [T, 27] (hits | velocities | offsets) and are the decoder's targets;
+    the encoder reads ``model_inputs`` (the converter's humanize / tapify / ... transform of them). A step
+    is right when all its hits are; per-class accuracy is each drum's hit recall; the loss terms and the
+    hits' precision and recall are reported too."""
+
+    dtype = torch.float32
+
+    def __init__(self, converter: Converter):
+        self.converter = converter
+        self.num_drums = converter.num_drum_classes
+        self.heads = ["hits"]
+        self.parts = [converter.depth]
+        self.stacked = False
+
+    @property
+    def input_depth(self) -> int:
+        return self.converter.depth
+
+    @property
+    def sample_width(self) -> int:
+        return self.num_drums
+
+    @property
+    def class_heads(self) -> list[tuple[str, int]]:
+        return [("hits", self.num_drums)]
+
+    def model_inputs(self, windows: torch.Tensor, training: bool = False) -> torch.Tensor:
+        """The encoder inputs of target windows; note dropout (where the config has it) only in training."""
+        if self.converter.identity_inputs:
+            return windows.float()
+        seed = int(torch.randint(0, 2 ** 62, ())) if training else None
+        x = self.converter.model_inputs(windows.detach().float().cpu().numpy(), seed=seed, note_dropout=training)
+        return torch.from_numpy(x).to(windows.device)
+
+    def encoder_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
+        return inputs.float()
+
+    def targets(self, windows: torch.Tensor) -> torch.Tensor:
+        return windows.float()
+
+    def windows(self, targets: torch.Tensor) -> torch.Tensor:
+        return targets
+
+    def hits(self, frames: torch.Tensor) -> torch.Tensor:
+        return frames[..., :self.num_drums] > 0.5
+
+    def step_correct(self, predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return (self.hits(predictions) == self.hits(targets)).all(-1, keepdim=True)
+
+    def no_event(self, targets: torch.Tensor) -> torch.Tensor:
+        return ~self.hits(targets).any(-1, keepdim=True)
+
+    def class_counts(self, predictions: torch.Tensor, targets: torch.Tensor, step_ok: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        hits = self.hits(targets)
+        return hits.sum((0, 1)), (hits & self.hits(predictions)).sum((0, 1))
+
+    def extra_counts(self, decoder, logits: torch.Tensor, targets: torch.Tensor, predictions: torch.Tensor
+                     ) -> dict[str, torch.Tensor]:
+        hits, vel, off = (x.sum() for x in decoder.loss_terms(logits, targets))
+        t, p = self.hits(targets), self.hits(predictions)
+        return {"hits_loss": hits, "velocities_loss": vel, "offsets_loss": off,
+                "drum_steps_right": (t == p).sum(), "true_hits": (t & p).sum(), "predicted_hits": p.sum(),
+                "target_hits": t.sum()}
+
+    def extra_metrics(self, c: dict[str, torch.Tensor], prefix: str) -> dict[str, float]:
+        steps = float(c["steps"])
+        out = {f"metrics/{prefix}hits_accuracy": float(c["drum_steps_right"]) / (steps * self.num_drums),
+               f"metrics/{prefix}hits_precision": float(c["true_hits"]) / max(1.0, float(c["predicted_hits"])),
+               f"metrics/{prefix}hits_recall": float(c["true_hits"]) / max(1.0, float(c["target_hits"]))}
+        if not prefix:  # Magenta's: the mean over steps of each loss term
+            out.update({f"metrics/{k}": float(c[k]) / steps for k in ("hits_loss", "velocities_loss", "offsets_loss")})
+        return out
+
+
 def codec_for(converter: Converter) -> Codec:
-    """The codec of a converter: drum-roll outputs are bits, everything else categorical classes."""
+    """The codec of a converter: groove frames, drum-roll outputs as bits, everything else categorical classes."""
+    if converter.family == "groove":
+        return GrooveCodec(converter)
     return (DrumBitsCodec if converter.roll_output else Codec)(converter)

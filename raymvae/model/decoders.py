@@ -188,6 +188,55 @@ class NadeDecoder(CategoricalDecoder):
         return (self.bit_logits(params.float(), targets) > 0).long()
 
 
+class GrooveDecoder(CategoricalDecoder):
+    """GrooVAE's decoder (Magenta GrooveLstmDecoder): per step and drum a hit logit, a velocity and an offset.
+
+    Frames are the 27 floats themselves [hits | velocities | offsets]; outputs are activated as sigmoid,
+    sigmoid, tanh. Hits are sampled Bernoulli(sigmoid(logit / T)) (thresholded at 0 when T is None or 0);
+    velocities and offsets are deterministic. Loss per step: the hits' log loss (epsilon 1e-7, as
+    ``tf.losses.log_loss``) plus the squared errors of velocities and offsets, each summed over drums.
+    """
+
+    def __init__(self, num_drums: int, cond_size: int, sizes: list[int], dropout_keep_prob: float = 1.0):
+        self.num_drums = num_drums
+        super().__init__([3 * num_drums], cond_size, sizes, dropout_keep_prob)
+
+    def frames(self, targets: torch.Tensor) -> torch.Tensor:
+        return targets.float()
+
+    def activate(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(hit probabilities, velocities, offsets), each [..., drums]."""
+        h, v, o = torch.split(logits.float(), self.num_drums, dim=-1)
+        return torch.sigmoid(h), torch.sigmoid(v), torch.tanh(o)
+
+    def _pick(self, logits: torch.Tensor, temperature: float | None, generator,
+              uniforms: torch.Tensor | None = None) -> torch.Tensor:
+        h = logits[..., :self.num_drums].float()
+        _, v, o = self.activate(logits)
+        if not temperature:
+            hits = (h > 0).float()
+        else:
+            p = torch.sigmoid(h / temperature)
+            hits = torch.bernoulli(p, generator=generator) if uniforms is None else (uniforms.float() < p).float()
+        return torch.cat([hits, v, o], -1)
+
+    def loss_terms(self, logits: torch.Tensor, targets: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Per step [B, T]: hits' log loss, velocities' and offsets' squared errors (summed over drums)."""
+        p, v, o = self.activate(logits)
+        th, tv, to = torch.split(targets.float(), self.num_drums, dim=-1)
+        hits = -(th * torch.log(p + 1e-7) + (1 - th) * torch.log(1 - p + 1e-7)).sum(-1)
+        return hits, ((v - tv) ** 2).sum(-1), ((o - to) ** 2).sum(-1)
+
+    def nll(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        hits, vel, off = self.loss_terms(logits, targets)
+        return hits + vel + off
+
+    def predictions(self, logits: torch.Tensor) -> torch.Tensor:
+        """[B, T, 27]: hits where the logit is > 0, activated velocities and offsets."""
+        return self._pick(logits, None, None)
+
+
 class HierarchicalDecoder(nn.Module):
     """Conductor LSTM over U segments (zero inputs) -> one embedding per segment -> core decoder(s).
 

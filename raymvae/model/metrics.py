@@ -36,6 +36,7 @@ def counts(model: MusicVAE, out: Output, predictions: torch.Tensor | None = None
         "class_total": per_class_total.to(**f64),
         "class_correct": per_class_correct.to(**f64),
     }
+    result.update({k: v.to(**f64) for k, v in codec.extra_counts(model.decoder, out.logits, targets, pred).items()})
     u = getattr(model.decoder, "num_segments", 0)  # hierarchical decoders: accuracy per segment too
     if u:
         result["segment_correct"] = step_ok.reshape(b, u, t // u, -1).float().mean(-1).sum((0, 2)).to(**f64)
@@ -69,6 +70,7 @@ def summarize(model: MusicVAE, c: dict[str, torch.Tensor], prefix: str = "") -> 
             out[f"metrics/{prefix}accuracy/{name}"] = a
             if not prefix:
                 out[f"metrics/no_event_baseline_accuracy/{name}"] = bl
+    out.update(model.codec.extra_metrics(c, prefix))
     seen = c["class_total"] > 0
     per_class = (c["class_correct"][seen] / c["class_total"][seen])
     out[f"metrics/{prefix}mean_per_class_accuracy"] = float(per_class.mean()) if per_class.numel() else 0.0

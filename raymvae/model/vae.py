@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -16,7 +17,7 @@ from torch import nn
 from raymvae.config import Config, load_config
 from raymvae.model import loss as L
 from raymvae.model.codecs import codec_for
-from raymvae.model.decoders import CategoricalDecoder, HierarchicalDecoder, NadeDecoder
+from raymvae.model.decoders import CategoricalDecoder, GrooveDecoder, HierarchicalDecoder, NadeDecoder
 from raymvae.model.lstm import BidirectionalLSTM, small_normal_linear
 from raymvae.model.precision import in_fp32
 
@@ -92,6 +93,8 @@ class MusicVAE(nn.Module):
         elif self.kind == "nade":
             self.decoder = NadeDecoder(self.parts[0], self.z_size, dec_sizes, int(hp.get("nade_num_hidden", 128)),
                                        keep)
+        elif self.kind == "groove":
+            self.decoder = GrooveDecoder(conv.num_drum_classes, self.z_size, dec_sizes, keep)
         elif self.kind in ("categorical", "multi_categorical"):
             self.decoder = CategoricalDecoder(self.parts, self.z_size, dec_sizes, keep)
         else:
@@ -102,18 +105,33 @@ class MusicVAE(nn.Module):
         """Decoder targets [B, T, P] (class per head; drum-roll outputs: one column per drum bit)."""
         return self.codec.targets(windows)
 
-    def encoder_inputs(self, windows: torch.Tensor) -> torch.Tensor:
-        """One-hot classes per part, or the drum roll (class bits + 'no hit')."""
-        return self.codec.encoder_inputs(windows)
+    def encoder_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
+        """One-hot classes per part, or the drum roll (class bits + 'no hit'); GrooVAE's float inputs as they are."""
+        return self.codec.encoder_inputs(inputs)
+
+    def model_inputs(self, windows: torch.Tensor) -> torch.Tensor:
+        """What ``encode`` reads of target windows: the windows themselves, or GrooVAE's transform of them
+        (humanize, tapify, ...; note dropout only in training mode)."""
+        return self.codec.model_inputs(windows, self.training)
+
+    def as_tensor(self, windows) -> torch.Tensor:
+        """Converter windows (numpy or tensor) as a tensor of the codec's dtype on the model's device."""
+        return torch.as_tensor(np.asarray(windows) if not torch.is_tensor(windows) else windows,
+                               device=self.mu.weight.device).to(self.codec.dtype)
+
+    def encode_windows(self, windows) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu, sigma) of converter windows (numpy or tensor) as Magenta's ``TrainedModel.encode`` sees them."""
+        return self.encode(self.model_inputs(self.as_tensor(windows)))
 
     def windows_from_targets(self, targets: torch.Tensor) -> torch.Tensor:
         """Inverse of ``targets``: the converter's window format."""
         return self.codec.windows(targets)
 
     # Inference ------------------------------------------------------------------
-    def encode(self, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(mu, sigma) of q(z|x) for class-index windows [B, T(, 3)]."""
-        e = self.encoder(self.encoder_inputs(windows))
+    def encode(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu, sigma) of q(z|x) for encoder inputs in the converter's format: class-index windows [B, T(, 3)],
+        or GrooVAE's float inputs [B, T, 27] as ``model_inputs`` / the converter's ``model_inputs`` give them."""
+        e = self.encoder(self.encoder_inputs(inputs))
         return in_fp32(self.mu, e), F.softplus(in_fp32(self.sigma, e))
 
     def _shifted_frames(self, targets: torch.Tensor) -> torch.Tensor:
@@ -156,7 +174,7 @@ class MusicVAE(nn.Module):
                 generator: torch.Generator | None = None) -> Output:
         """Loss of a batch: reparameterised z (or z = mu), teacher forcing or scheduled sampling."""
         free_bits = self.config.hparams.get("free_bits", 0.0) if free_bits is None else free_bits
-        mu, sigma = self.encode(windows)
+        mu, sigma = self.encode(self.model_inputs(windows))
         if use_mean:
             z = mu
         else:

@@ -24,7 +24,8 @@ import numpy as np
 from raymvae.music import _extract, quality, stats
 from raymvae.music.errors import MidiError
 from raymvae.music.midi_write import note_sequence_to_midi_bytes
-from raymvae.music.sequence import NoteArrays, Quantized, from_note_sequence, parse_midi, quantized_pieces
+from raymvae.music.sequence import (NoteArrays, Piece, Quantized, QuantizeError, from_note_sequence, parse_midi,
+                                    quantize, quantized_pieces)
 
 STEPS_PER_QUARTER = 4
 STEPS_PER_BAR = 16
@@ -105,38 +106,39 @@ class Converter:
     family = ""
     dtype = np.int16
 
-    def __init__(self, name: str, slice_bars: int, max_windows_per_file: int = 5,
+    def __init__(self, name: str, slice_bars: int, max_windows_per_file: int | None = 5,
                  transpose_range: tuple[int, int] = (0, 0), **_: Any):
         self.name = name
         self.slice_bars = int(slice_bars)
         self.window_steps = self.slice_bars * STEPS_PER_BAR
-        self.max_windows_per_file = int(max_windows_per_file)
+        self.max_windows_per_file = None if max_windows_per_file is None else int(max_windows_per_file)
         self.transpose_range = tuple(transpose_range)
 
     # Encoding ---------------------------------------------------------------
-    def encode_midi(self, data: bytes) -> np.ndarray:
-        """All windows of a MIDI file, deterministic order; MidiError if unreadable."""
+    def encode_midi(self, data: bytes, report: dict[str, int] | None = None) -> np.ndarray:
+        """All windows of a MIDI file, deterministic order; MidiError if unreadable. ``report`` (a dict),
+        when given, receives counts of what the conversion left out (e.g. ``notes_dropped``)."""
         try:
             notes = parse_midi(data)
         except MidiError:
             raise
         except Exception as exc:  # noqa: BLE001 - contract: only MidiError escapes
             raise MidiError(f"unreadable MIDI: {exc}") from exc
-        return self._safe_encode(notes)
+        return self._safe_encode(notes, report)
 
-    def encode_note_sequence(self, ns) -> np.ndarray:
+    def encode_note_sequence(self, ns, report: dict[str, int] | None = None) -> np.ndarray:
         """All windows of a note_seq NoteSequence proto."""
-        return self._safe_encode(from_note_sequence(ns))
+        return self._safe_encode(from_note_sequence(ns), report)
 
-    def _safe_encode(self, notes: NoteArrays) -> np.ndarray:
+    def _safe_encode(self, notes: NoteArrays, report: dict[str, int] | None = None) -> np.ndarray:
         try:
-            return self.encode_notes(notes)
+            return self.encode_notes(notes, report)
         except MidiError:
             raise
         except Exception as exc:  # noqa: BLE001
             raise MidiError(f"cannot convert: {exc}") from exc
 
-    def encode_notes(self, notes: NoteArrays) -> np.ndarray:
+    def encode_notes(self, notes: NoteArrays, report: dict[str, int] | None = None) -> np.ndarray:
         parts = []
         for q in quantized_pieces(notes, STEPS_PER_BAR):
             if q.total_steps > MAX_PIECE_STEPS:
@@ -502,11 +504,181 @@ class TrioConverter(Converter):
         return ns
 
 
-_FAMILIES = {"melody": MelodyConverter, "drums": DrumsConverter, "trio": TrioConverter}
+# GrooveConverter's training map: the Roland TD-11 pitches of the Groove MIDI Dataset (data.py).
+ROLAND_DRUM_PITCH_CLASSES = [[36], [38, 37, 40], [42, 22, 44], [46, 26], [43, 58], [47, 45], [50, 48],
+                             [49, 52, 55, 57], [51, 53, 59]]
+GROOVE_DRUMS = ["kick", "snare", "closed_hh", "open_hh", "low_tom", "mid_tom", "high_tom", "crash", "ride"]
+OPEN_HH = 3  # tapify's column
+GROOVE_TICKS_PER_QUARTER = 960  # written MIDI keeps micro-timing to 1/240 of a 16th
+_PITCH_MAPS = {"roland": ROLAND_DRUM_PITCH_CLASSES, "reduced": REDUCED_DRUM_PITCH_CLASSES}
 
 
-def converter_for(config) -> Converter:
-    """The converter of a Magenta config name (or a loaded ``Config``)."""
+def _class_of_pitch(classes: list[list[int]]) -> np.ndarray:
+    out = np.full(128, -1, np.int64)
+    for c, pitches in enumerate(classes):
+        for p in pitches:
+            out[p] = c
+    return out
+
+
+class GrooveConverter(Converter):
+    """``GrooveConverter`` (GrooVAE): per 16th-note step and drum class a hit, a velocity and a micro-timing
+    offset, as float32 windows ``[n, T, 27]`` = [9 hits | 9 velocities / 127 | 9 offsets in [-1, 1]].
+
+    The windows are the decoder's targets; ``model_inputs`` derives the encoder's inputs from them as the
+    config says (humanize, tapify, fixed velocities, instruments to add, note dropout). Only drum notes are
+    read; a drum pitch outside the class map is dropped and counted (Magenta raises KeyError on it).
+    """
+
+    family = "groove"
+    dtype = np.float32
+
+    def __init__(self, name: str, slice_bars: int, pitch_classes: str = "roland",
+                 inference_pitch_classes: str = "reduced", inference: bool = False, humanize: bool = False,
+                 tapify: bool = False, fixed_velocities: bool = False, add_instruments: list[int] | None = None,
+                 max_note_dropout_probability: float | None = None, **kw: Any):
+        kw.setdefault("max_windows_per_file", None)
+        super().__init__(name, slice_bars, **kw)
+        self.inference = bool(inference)
+        self.pitch_map = inference_pitch_classes if self.inference else pitch_classes
+        self.pitch_classes = _PITCH_MAPS[self.pitch_map]
+        self.output_pitch_classes = _PITCH_MAPS[inference_pitch_classes]  # what decoding writes (Magenta's infer)
+        self.class_of_pitch = _class_of_pitch(self.pitch_classes)
+        self.num_drum_classes = len(self.pitch_classes)
+        self.depth = 3 * self.num_drum_classes
+        self.humanize, self.tapify, self.fixed_velocities = bool(humanize), bool(tapify), bool(fixed_velocities)
+        self.add_instruments = sorted(int(i) for i in (add_instruments or []))
+        self.max_note_dropout_probability = max_note_dropout_probability
+
+    @property
+    def window_shape(self) -> tuple[int, ...]:
+        return (self.window_steps, self.depth)
+
+    def describe_empty(self) -> str:
+        return (f"no {self.slice_bars}-bar drum performance (drum-channel notes in the {self.pitch_map} drum map, "
+                f"one tempo, one 4/4-type meter)")
+
+    def encode_notes(self, notes: NoteArrays, report: dict[str, int] | None = None) -> np.ndarray:
+        """The whole file (never split on time changes) on one grid; one window per ``slice_bars`` bars from
+        bar 0, all kept, in time order; the loudest note of a class on a step wins (the first on a tie)."""
+        empty = np.zeros((0,) + self.window_shape, self.dtype)
+        drum = np.flatnonzero(notes.is_drum)
+        cls = self.class_of_pitch[notes.pitch[drum]]
+        if report is not None:
+            report["notes_dropped"] = report.get("notes_dropped", 0) + int((cls < 0).sum())
+        keep = drum[cls >= 0]
+        cls = cls[cls >= 0]
+        piece = Piece(notes.take(keep), list(zip(notes.tempo_times.tolist(), notes.tempo_qpms.tolist())),
+                      list(zip(notes.ts_times.tolist(), notes.ts_nums.tolist(), notes.ts_dens.tolist())))
+        try:
+            q = quantize(piece, STEPS_PER_QUARTER)
+        except QuantizeError:
+            return empty
+        if q.steps_per_bar != STEPS_PER_BAR or not len(keep):
+            return empty
+        if q.total_steps > MAX_PIECE_STEPS:
+            raise MidiError(f"piece of {q.total_steps} steps is longer than {MAX_PIECE_STEPS}; file is corrupt")
+        step_length = 60.0 / q.qpm / STEPS_PER_QUARTER
+        steps = q.start
+        max_step = STEPS_PER_BAR * int(np.ceil((steps.max() + 1) / STEPS_PER_BAR))
+        order = np.lexsort((np.arange(len(steps)), -q.velocity, cls, steps))  # per (step, class): loudest first
+        s, c = steps[order], cls[order]
+        first = np.ones(len(order), bool)
+        first[1:] = (s[1:] != s[:-1]) | (c[1:] != c[:-1])
+        win = order[first]
+        d = self.num_drum_classes
+        frame = np.zeros((max_step, 3 * d), np.float64)
+        frame[steps[win], cls[win]] = 1.0
+        frame[steps[win], d + cls[win]] = q.velocity[win] / 127.0
+        onset = piece.notes.start[win]
+        frame[steps[win], 2 * d + cls[win]] = (step_length * steps[win] - onset) / step_length * 2
+        n = max_step // self.window_steps
+        return frame[:n * self.window_steps].reshape((n,) + self.window_shape).astype(self.dtype)
+
+    def model_inputs(self, windows: np.ndarray, seed: int | None = None, note_dropout: bool = True) -> np.ndarray:
+        """The encoder inputs the config derives from target windows, in Magenta's order: note dropout
+        (one probability per window, drawn with ``seed``; off with ``note_dropout=False``), tapify,
+        humanize, fixed velocities, then the instruments to add removed."""
+        w = np.asarray(windows, np.float32)
+        d = self.num_drum_classes
+        hits, vel, off = (w[..., k * d:(k + 1) * d].copy() for k in range(3))
+        if note_dropout and self.max_note_dropout_probability is not None:
+            rng = np.random.default_rng(seed)
+            p = rng.uniform(0.0, self.max_note_dropout_probability, size=(len(w), 1, 1))
+            keep = 1.0 - rng.binomial(1, np.maximum(0.2, 1.0 - vel) * p)
+            hits, vel, off = hits * keep, vel * keep, off * keep
+        if self.tapify:
+            pick = np.argmax(vel, axis=-1)[..., None]
+            tap = [np.take_along_axis(a, pick, -1) for a in (w[..., :d], w[..., d:2 * d], w[..., 2 * d:])]
+            hits, vel, off = (np.zeros_like(hits) for _ in range(3))
+            hits[..., OPEN_HH:OPEN_HH + 1], vel[..., OPEN_HH:OPEN_HH + 1], off[..., OPEN_HH:OPEN_HH + 1] = tap
+        if self.humanize:
+            vel[:], off[:] = 0.0, 0.0
+        if self.fixed_velocities:
+            vel[:] = 0.0
+        if self.add_instruments:
+            for a in (hits, vel, off):
+                a[..., self.add_instruments] = 0.0
+        return np.concatenate([hits, vel, off], -1).astype(np.float32)
+
+    @property
+    def identity_inputs(self) -> bool:
+        """True where the encoder reads the targets unchanged (groovae_4bar)."""
+        return not (self.max_note_dropout_probability is not None or self.tapify or self.humanize
+                    or self.fixed_velocities or self.add_instruments)
+
+    def hits(self, windows: np.ndarray) -> np.ndarray:
+        """The hit columns [..., T, 9] as 0/1 ints."""
+        return (np.asarray(windows)[..., :self.num_drum_classes] > 0.5).astype(np.int64)
+
+    def _decode_one(self, window: np.ndarray):
+        """``GrooveConverter.from_tensors``: a note per hit > 0.5 at (step - offset / 2) steps, one step long,
+        velocity round(v * 127), in the General-MIDI pitches Magenta's inference writes (a note that would
+        start before 0 starts at 0; a hit keeps velocity >= 1, which MIDI needs to sound)."""
+        ns = _new_sequence()
+        ns.ticks_per_quarter = GROOVE_TICKS_PER_QUARTER
+        d = self.num_drum_classes
+        w = np.asarray(window, np.float64)
+        for step, c in zip(*np.nonzero(w[:, :d] > 0.5)):
+            offset = float(np.clip(w[step, 2 * d + c] / 2, -0.5, 0.5))
+            n = ns.notes.add()
+            n.start_time = max(0.0, (step - offset) * SECONDS_PER_STEP)
+            n.end_time = n.start_time + SECONDS_PER_STEP
+            n.pitch = self.output_pitch_classes[c][0]
+            n.velocity = int(np.clip(np.round(w[step, d + c] * 127), 1, 127))
+            n.instrument = 9
+            n.is_drum = True
+        if ns.notes:
+            ns.total_time = max(n.end_time for n in ns.notes)
+        return ns
+
+    # A groove part: hits as drum bits for statistics, attributes and sample quality.
+    def part_is_empty(self, windows: np.ndarray) -> np.ndarray:
+        return ~self.hits(windows).any((1, 2))
+
+    def part_histogram(self, windows: np.ndarray) -> list[int]:
+        """Hits per drum class, then the number of steps with no hit."""
+        h = self.hits(windows).reshape(-1, self.num_drum_classes)
+        return h.sum(0).tolist() + [int((h.sum(1) == 0).sum())]
+
+    def part_features(self, windows: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        return quality.binned(quality.groove_features(windows, self.num_drum_classes), quality.GROOVE_BINS,
+                              np.shape(windows)[1])
+
+    def part_attribute_names(self) -> list[str]:
+        return [f"density_{name}" for name in GROOVE_DRUMS]
+
+    def part_attribute_values(self, windows: np.ndarray, name: str) -> np.ndarray:
+        return self.hits(windows)[..., GROOVE_DRUMS.index(name.split("_", 1)[1])].mean(axis=1)
+
+
+_FAMILIES = {"melody": MelodyConverter, "drums": DrumsConverter, "trio": TrioConverter, "groove": GrooveConverter}
+
+
+def converter_for(config, inference: bool = False) -> Converter:
+    """The converter of a Magenta config name (or a loaded ``Config``). ``inference`` reads input as
+    Magenta's ``set_mode('infer')`` does: GrooVAE maps drum pitches through the General-MIDI map
+    (``REDUCED_DRUM_PITCH_CLASSES``) rather than the Roland map it trains with; other families ignore it."""
     from raymvae.config import load_config
 
     cfg = load_config(config)
@@ -514,4 +686,4 @@ def converter_for(config) -> Converter:
     family = settings.pop("family")
     if family not in _FAMILIES:
         raise ValueError(f"config {cfg.name!r} uses converter family {family!r}, which raymvae does not support")
-    return _FAMILIES[family](cfg.name, **settings)
+    return _FAMILIES[family](cfg.name, inference=inference, **settings)

@@ -2,7 +2,7 @@
 
 Writes what the decoders produce (few notes, one tempo) in a fraction of the
 time pretty_midi takes, which matters when a job writes thousands of files.
-Times are converted to ticks at ``ticks_per_quarter`` under the first tempo.
+Times are converted to ticks at the sequence's ``ticks_per_quarter`` (220 when unset) under the first tempo.
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def _track(events: list[tuple[int, int, bytes]]) -> bytes:
 
 def note_sequence_to_midi_bytes(ns) -> bytes:
     """Serialize a note_seq NoteSequence (unquantized times) to MIDI bytes."""
-    ppq = STANDARD_PPQ
+    ppq = ns.ticks_per_quarter or STANDARD_PPQ
     qpm = ns.tempos[0].qpm if len(ns.tempos) else 120.0
     ticks_per_second = ppq * qpm / 60.0
     tempo_us = int(round(60_000_000 / qpm))

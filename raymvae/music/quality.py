@@ -24,12 +24,17 @@ Features work on class-index windows (no MIDI round trip), 16 steps per bar:
 | empty_bar_rate | melody, drums | share of bars with no onset | one bin per possible value |
 | density/K | drums (<= 9 classes) | share of steps where class K hits | 1/16 wide, 0..1 |
 | groove_consistency | drums | 1 - mean Hamming distance of neighbouring bars' onsets | 1/16 wide, 0..1 |
+| velocity_mean, velocity_spread | groove | MIDI velocity, mean and std over hits | 4 wide, 0..128; 2 wide, 0..64 |
+| timing_spread | groove | mean \|offset\| of hits from the grid, in steps | 1/32 wide, 0..0.5 |
+| swing | groove | mean lateness (steps) of hits on the off 16ths | 1/32 wide, -0.5..0.5 |
 
 Each converter part computes its own (``Converter.features``): trios get
 the melody features for ``melody/`` and ``bass/`` and the drum features
 for ``drums/``. No torch, no Ray.
 """
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
@@ -38,6 +43,8 @@ MELODY_BINS = {"note_density": (0.0, 16.0, 0.5), "pitch_range": (0.0, 88.0, 2.0)
                 "pitch_class_entropy": (0.0, 3.6, 0.15), "mean_interval": (0.0, 24.0, 1.0),
                 "note_length": (0.0, 32.0, 1.0)}
 DRUM_BINS = {"note_density": (0.0, 48.0, 1.0), "groove_consistency": (0.0, 1.0, 1.0 / 16)}
+GROOVE_BINS = {**DRUM_BINS, "velocity_mean": (0.0, 128.0, 4.0), "velocity_spread": (0.0, 64.0, 2.0),
+               "timing_spread": (0.0, 0.5, 1.0 / 32), "swing": (-0.5, 0.5, 1.0 / 32)}
 _DENSITY_BINS = (0.0, 1.0, 1.0 / 16)
 
 
@@ -88,6 +95,26 @@ def drum_features(bits: np.ndarray) -> dict[str, np.ndarray]:
     if num_classes <= 9:
         for k in range(num_classes):
             out[f"density/{k}"] = bits[..., k].mean(1)
+    return out
+
+
+def groove_features(frames: np.ndarray, num_drums: int) -> dict[str, np.ndarray]:
+    """The drum features of GrooVAE frames ``[N, T, 3 * drums]`` (hits > 0.5), and how they are played:
+    velocity_mean / velocity_spread (MIDI units, mean and std over hits), timing_spread (mean |offset|
+    in steps) and swing (mean lateness in steps of the hits on the second 16th of each 8th: > 0 late)."""
+    f = np.asarray(frames, np.float64)
+    hits = f[..., :num_drums] > 0.5
+    out = drum_features(hits)
+    vel = np.where(hits, f[..., num_drums:2 * num_drums] * 127, np.nan)
+    late = np.where(hits, -f[..., 2 * num_drums:] / 2, np.nan)  # offsets are 2 x (grid - onset) / step
+    any_hit = hits.any((1, 2))
+    off_beat = np.where(hits & (np.arange(f.shape[1]) % 2 == 1)[:, None], late, np.nan)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows (no hit) give NaN: left out
+        out["velocity_mean"] = np.where(any_hit, np.nanmean(vel, (1, 2)), np.nan)
+        out["velocity_spread"] = np.where(any_hit, np.nanstd(vel, (1, 2)), np.nan)
+        out["timing_spread"] = np.where(any_hit, np.nanmean(np.abs(late), (1, 2)), np.nan)
+        out["swing"] = np.nanmean(off_beat, (1, 2))
     return out
 
 

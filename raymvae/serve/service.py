@@ -69,7 +69,7 @@ class ModelService:
         self.model, self.export = load_export(self.run_dir, device)
         self.precision = precisions.resolve(settings.precision, self.device)
         log.info("serving %s on %s in %s", self.run_dir, device, precisions.describe(settings.precision, self.device))
-        self.converter = converter_for(self.model.config)
+        self.converter = converter_for(self.model.config, inference=True)
         self._edits: dict[tuple[str, str], np.ndarray | Actor] = {}
 
     # Validation ---------------------------------------------------------------
@@ -158,9 +158,8 @@ class ModelService:
         results = [Result(z=j.z) for j in jobs]
         encoding = [i for i, j in enumerate(jobs) if j.windows is not None]
         if encoding:
-            x = torch.from_numpy(np.concatenate([jobs[i].windows for i in encoding]).astype(np.int64))
             with self._autocast():
-                mu, sigma = self.model.encode(x.to(self.device))
+                mu, sigma = self.model.encode_windows(np.concatenate([jobs[i].windows for i in encoding]))
             mu, sigma = mu.float().cpu().numpy(), sigma.float().cpu().numpy()
             start = 0
             for i in encoding:

@@ -49,7 +49,7 @@ def evaluate_run(config: str | Config | None, shards: str, run_dir: str, *, hpar
     log.info("evaluating step %d on %d windows of %s (%s split)", step, len(windows), shards, split)
     model.to(device).eval()
     bs = batch_size or int(cfg.hparams["batch_size"])
-    batches = (torch.from_numpy(windows[i:i + bs].astype(np.int64)).to(device) for i in range(0, len(windows), bs))
+    batches = (model.as_tensor(windows[i:i + bs]) for i in range(0, len(windows), bs))
     metrics = {"step": step, **evaluate(model, batches, step, torch.Generator(device=device).manual_seed(seed))}
     if eval_samples:
         rng = np.random.default_rng(seed)

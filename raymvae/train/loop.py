@@ -103,7 +103,7 @@ def _epoch_batches(worker: Worker, epoch: int, settings: dict, conv, batch_size:
             seen.push(drawn)
         windows = conv.augment(drawn, rng)
         for batch in rebatch.push(windows):
-            yield torch.from_numpy(batch.astype(np.int64))
+            yield torch.from_numpy(batch)
 
 
 def _eval(model, worker: Worker, settings: dict, step: int, generator: torch.Generator,
@@ -118,7 +118,7 @@ def _eval(model, worker: Worker, settings: dict, step: int, generator: torch.Gen
             if limit and i >= limit:
                 return
             reference.push(np.asarray(b["windows"]))
-            yield torch.from_numpy(np.asarray(b["windows"]).astype(np.int64)).to(worker.device)
+            yield unwrap(model).as_tensor(b["windows"])
     out = evaluate(unwrap(model), batches(), step, generator)
     if settings["eval_samples"]:
         out.update(sample_quality(unwrap(model), reference.sample(), train_windows.sample(),
@@ -213,7 +213,7 @@ def run_training(settings: dict[str, Any], worker: Worker) -> dict[str, Any]:
             if not _all_true(batch is not None, worker):
                 break
             produced += 1
-            stats = train_step(model, optimizer, batch.to(worker.device), step, hp, generator, precision)
+            stats = train_step(model, optimizer, unwrap(model).as_tensor(batch), step, hp, generator, precision)
             step += 1
             if step % settings["log_every"] == 0 or step == settings["num_steps"]:
                 rate = (step - seen_at_t0) * batch_size * worker.world / max(time.perf_counter() - t0, 1e-9)
