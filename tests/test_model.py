@@ -57,7 +57,8 @@ def test_every_config_trains_and_decodes_at_small_size(name):
     still = [n for n, p in model.named_parameters() if p.requires_grad and torch.equal(before[n], p)]
     # The conductor reads constant zeros, so (as in Magenta) its input weights never get a gradient.
     assert still in ([], ["decoder.conductor.layers.0.weight_ih_l0"]), still
-    out = model.decode(torch.zeros(2, 8), temperature=0.7, generator=torch.Generator().manual_seed(0))
+    out = model.decode(torch.zeros(2, 8), temperature=0.7, generator=torch.Generator().manual_seed(0),
+                       controls=model.controls(windows[:2]))
     assert tuple(out.shape) == (2,) + tuple(converter_for(name).window_shape)
 
 

@@ -22,7 +22,7 @@ from raymvae.config import preset_path
 from raymvae.export import load_export, save_export
 from raymvae.generate.attributes import save_vector
 from raymvae.model.precision import autocast, resolve
-from raymvae.model.seeded import sampling_noise
+from raymvae.model.seeded import decode_seeded, sampling_noise
 from raymvae.serve.launch import free_port, start_http
 from raymvae.generate.constraints import ConstraintSettings, apply_actor, load_actor, save_constraints, \
     train_constraints
@@ -204,6 +204,9 @@ BAD = [
     ("/attribute", {"midi": MELODY, "attribute": "syncopation", "method": "actor"}, 422,
      "no latent-constraint actor for 'syncopation'"),
     ("/attribute", {"midi": MELODY, "attribute": "pitch_range", "method": "critic"}, 422, "'vector' or 'actor'"),
+    ("/humanize", {"midi": MELODY}, 404, "needs a GrooVAE model"),
+    ("/tap2drum", {}, 422, "Field required"),
+    ("/groove-transfer", {"groove": MELODY, "pattern": MELODY, "feel": 1}, 422, "Extra inputs"),
 ]
 
 
@@ -269,3 +272,60 @@ def test_cli_refuses_a_run_dir_without_export(tmp_path):
     from raymvae.cli import main
 
     assert main(["serve", "--model", str(tmp_path)]) == 2
+
+
+def test_groove_routes(server, tmp_path):
+    """/humanize, /tap2drum and /groove-transfer of a GrooVAE model (hits as controls): the files `generate`
+    makes with the same seed (window j of a file samples with (seed, 0, j): tests/test_groove_pipeline.py
+    checks generate's against the same computation); their bad inputs get a 4xx with a message."""
+    from ray import serve
+
+    from raymvae.serve.app import build_app
+    from test_groove import performance
+    from test_groove_pipeline import performance_midi
+
+    torch.manual_seed(0)
+    run = tmp_path / "groove_run"
+    model = build("groovae_2bar_hits_control", dict(enc_rnn_size=[16], dec_rnn_size=[16], z_size=8)).eval()
+    save_export(run, model, 7)
+    serve.run(build_app({"model": str(run), "num_cpus": 0.5, "max_n": 4, "precision": "fp32"}), name="groove",
+              route_prefix="/groove", blocking=False,
+              logging_config={"enable_access_log": False, "log_level": "WARNING"})
+    try:
+        perf = performance()
+        beat = performance_midi(perf[:2], 100.0, roland=False)
+        pattern = performance_midi(perf[4:7], 90.0, roland=False)
+        conv = converter_for(model.config, inference=True)
+        r = post(server, "/groove/humanize", {"midi": b64(beat), "seed": 3})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["qpm"] == pytest.approx(100.0) and body["windows"] == 2 and len(body["z"][0]) == 8
+        beat_w, pattern_w = conv.encode_midi(beat), conv.encode_midi(pattern)
+        with torch.no_grad():
+            mu = model.encode_windows(beat_w)[0].numpy()
+        expected = decode_seeded(model, mu, 0.0, [(3, [(0, 0), (0, 1)])], conv.controls(beat_w))
+        assert base64.b64decode(body["midi"]) == conv.to_midi_bytes(conv.decode_joined(expected, 100.0))
+        r = post(server, "/groove/groove-transfer", {"groove": b64(beat), "pattern": b64(pattern), "seed": 1})
+        assert r.status_code == 200 and r.json()["windows"] == 3 and r.json()["qpm"] == pytest.approx(90.0)
+        expected = decode_seeded(model, mu[[0, 1, 0]], 0.0, [(1, [(0, 0), (0, 1), (0, 2)])],
+                                 conv.controls(pattern_w))
+        assert base64.b64decode(r.json()["midi"]) == conv.to_midi_bytes(conv.decode_joined(expected, 90.0))
+        taps = midi_bytes([(0, False, [(60, s, s + 1, 90) for s in range(0, 32, 4)])])
+        assert post(server, "/groove/tap2drum", {"midi": b64(taps)}).status_code == 200
+        long_beat = performance_midi(np.concatenate([perf, perf])[:5], 120.0, roland=False)  # 5 windows > max_n
+        for path, body, status, message in [
+                ("/groove/humanize", {"midi": b64(midi_bytes([(0, False, MELODY_A)]))}, 422,
+                 "midi: no 2-bar drum performance"),
+                ("/groove/humanize", {"midi": b64(long_beat)}, 422,
+                 "the number of 2-bar windows must be between 1 and 4"),
+                ("/groove/humanize", {"midi": b64(beat), "temperature": 9.0}, 422, "temperature must be between 0"),
+                ("/groove/tap2drum", {"midi": b64(b"MThd nonsense")}, 422, "midi: cannot read MIDI"),
+                ("/groove/groove-transfer", {"groove": "@@@", "pattern": b64(beat)}, 422, "groove: not base64"),
+                ("/groove/groove-transfer", {"groove": b64(beat)}, 422, "Field required"),
+                ("/groove/sample", {"n": 1}, 422, "decodes under the hits it is given"),
+                ("/groove/decode", {"z": [0.0] * 8}, 422, "decodes under the hits it is given")]:
+            r = post(server, path, body)
+            assert r.status_code == status and message in r.text, (path, r.text)
+        assert requests.get(server + "/groove/model", timeout=30).json()["control_depth"] == 9
+    finally:
+        serve.delete("groove")

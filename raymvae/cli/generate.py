@@ -19,6 +19,9 @@ def _generate(args: argparse.Namespace, rows_for, report: bool = False) -> int:
     checked(GenerateSettings, {name: getattr(args, name) for name in GenerateSettings.model_fields}, "generate")
     model, _ = load_export(args.model)
     rows = rows_for(model)
+    if model.control_depth and rows and "controls" not in rows[0]:
+        raise UserError(f"{model.config.name} decodes under the hits it is given: use `generate humanize`, "
+                        f"`tap2drum` or `groove-transfer`")
     init_ray(args.address)
     res = run(args.model, args.output, rows, batch_size=args.batch_size, replicas=args.replicas,
               precision=args.precision)
@@ -99,6 +102,32 @@ def cmd_generate_attribute(args: argparse.Namespace) -> int:
                                                     args.temperature, args.window))
 
 
+def cmd_generate_humanize(args: argparse.Namespace) -> int:
+    """Play quantized drum beats like a drummer (GrooVAE, e.g. groovae_2bar_humanize): each input file's
+    2-bar windows are encoded and decoded with velocities and micro-timing, and written back as one file
+    at the input's tempo."""
+    from raymvae.generate.plan import performance_rows
+
+    return _generate(args, lambda m: performance_rows(m, "humanize", args.inputs, args.seed, args.temperature))
+
+
+def cmd_generate_tap2drum(args: argparse.Namespace) -> int:
+    """Turn any rhythm (a tapped or single-instrument MIDI file; every note of any instrument counts as a
+    tap) into a full drum pattern (GrooVAE, groovae_2bar_tap_fixed_velocity), at the input's tempo."""
+    from raymvae.generate.plan import performance_rows
+
+    return _generate(args, lambda m: performance_rows(m, "tap2drum", args.inputs, args.seed, args.temperature))
+
+
+def cmd_generate_groove_transfer(args: argparse.Namespace) -> int:
+    """Play each --pattern file's hits with the --groove file's feel (velocities and timing): the groove is
+    encoded, and its z decoded under each pattern's hits (a model with hits as controls:
+    groovae_2bar_hits_control)."""
+    from raymvae.generate.plan import transfer_rows
+
+    return _generate(args, lambda m: transfer_rows(m, args.groove, args.pattern, args.seed, args.temperature))
+
+
 def add(sub) -> None:
     """The subcommand's parser."""
     gen = sub.add_parser("generate", help="batch generation of MIDI files (Ray Data)")
@@ -147,3 +176,18 @@ def add(sub) -> None:
                         f"the paper: 4 x 2048)")
     p.add_argument("--recompute", action="store_true", help="recompute a saved vector or actor")
     p.set_defaults(func=cmd_generate_attribute)
+    for name, func, brief, what in (
+            ("humanize", cmd_generate_humanize, "quantized beats played with velocities and timing",
+             "quantized drum MIDI files"),
+            ("tap2drum", cmd_generate_tap2drum, "a full drum pattern from any rhythm",
+             "rhythms: tapped or single-instrument MIDI files")):
+        p = gsub.add_parser(name, help=f"GrooVAE: {brief}", description=func.__doc__)
+        common(p, 0.0)
+        p.add_argument("--inputs", nargs="+", required=True, help=what)
+        p.set_defaults(func=func)
+    p = gsub.add_parser("groove-transfer", help="GrooVAE: one file's hits with another's feel",
+                        description=cmd_generate_groove_transfer.__doc__)
+    common(p, 0.0)
+    p.add_argument("--groove", required=True, help="MIDI file whose velocities and timing are taken")
+    p.add_argument("--pattern", nargs="+", required=True, help="MIDI files whose hits are played")
+    p.set_defaults(func=cmd_generate_groove_transfer)

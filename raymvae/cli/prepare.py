@@ -24,6 +24,9 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         print(f"  {files['by_status'].get(status, 0):7d} {status}")
     for reason, n in list(files["by_reason"].items())[:5]:
         print(f"      {n:7d} {reason}")
+    if m["notes_dropped"]["total"]:
+        print(f"  {m['notes_dropped']['total']} notes left out in {m['notes_dropped']['files']} files: "
+              f"{m['notes_dropped']['why']}")
     print(f"  per-file table: {result.output}/files.parquet; summary: {result.output}/manifest.json")
     return 0
 

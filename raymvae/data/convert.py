@@ -15,9 +15,10 @@ from raymvae.data.inputs import key_hash, split_of
 from raymvae.data.tfrecord import iter_records
 from raymvae.storage import filesystem_for
 
-FILE_COLUMNS = ["source", "key", "split", "status", "reason", "windows"]
+FILE_COLUMNS = ["source", "key", "split", "status", "reason", "windows", "notes_dropped"]
 FILE_SCHEMA = pa.schema([("source", pa.string()), ("key", pa.string()), ("split", pa.string()),
                           ("status", pa.string()), ("reason", pa.string()), ("windows", pa.int32()),
+                          ("notes_dropped", pa.int64()),
                           ("data", pa.binary()), ("index", pa.binary()), ("hist", pa.binary())])
 
 
@@ -49,12 +50,12 @@ def encode_rows(items: list[tuple[str, str, Any]], config: dict, kind: str, eval
     conv = converter(config)
     rows: dict[str, list] = {name: [] for name in FILE_SCHEMA.names}
     for source, key, payload in items:
-        status, reason, blob, index, hist, kept = "ok", "", b"", b"", b"", 0
+        status, reason, blob, index, hist, kept, report = "ok", "", b"", b"", b"", 0, {}
         try:
             if isinstance(payload, Exception):
                 raise MidiError(f"cannot read file: {payload}")
             if kind == "midi":
-                windows = conv.encode_midi(bytes(payload))
+                windows = conv.encode_midi(bytes(payload), report)
             else:
                 from note_seq.protobuf import music_pb2
 
@@ -62,7 +63,7 @@ def encode_rows(items: list[tuple[str, str, Any]], config: dict, kind: str, eval
                     ns = music_pb2.NoteSequence.FromString(bytes(payload))
                 except Exception as exc:  # noqa: BLE001 - protobuf raises DecodeError and friends
                     raise MidiError(f"not a NoteSequence proto: {type(exc).__name__}") from exc
-                windows = conv.encode_note_sequence(ns)
+                windows = conv.encode_note_sequence(ns, report)
         except MidiError as exc:
             status, reason, windows = "unreadable", str(exc), None
         if windows is not None:
@@ -80,6 +81,7 @@ def encode_rows(items: list[tuple[str, str, Any]], config: dict, kind: str, eval
         rows["status"].append(status)
         rows["reason"].append(reason)
         rows["windows"].append(kept)
+        rows["notes_dropped"].append(int(report.get("notes_dropped", 0)))
         rows["data"].append(blob)
         rows["index"].append(index)
         rows["hist"].append(hist)

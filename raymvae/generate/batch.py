@@ -37,6 +37,12 @@ def relative_path(kind: str, idx: int) -> str:
     return f"{kind}/{idx // FILES_PER_FOLDER:03d}/{kind}_{idx:06d}.mid"
 
 
+def _dense(x) -> np.ndarray:
+    """A nested list column as Ray Data hands it over (object arrays of arrays) -> one float32 array."""
+    x = np.asarray(x)
+    return np.stack([_dense(v) for v in x]) if x.dtype == object else x.astype(np.float32)
+
+
 class Decoder:
     """Ray Data actor: one model replica, loaded once, decoding batches of planned rows in ``precision``
     (resolved on its own device; each row records the one it ran in)."""
@@ -49,10 +55,27 @@ class Decoder:
         self.precision = precisions.resolve(precision, self.device)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        seed, temperature = int(batch["seed"][0]), float(batch["temperature"][0])
+        if "qpm" in batch:  # files of several windows (GrooVAE performances): z [k, Z] per row
+            return self._performances(batch, seed, temperature)
         with precisions.autocast(self.device, self.precision):
-            windows = decode_seeded(self.model, np.stack(batch["z"]), float(batch["temperature"][0]),
-                                    [(int(batch["seed"][0]), batch["id"])])
+            windows = decode_seeded(self.model, np.stack(batch["z"]), temperature, [(seed, batch["id"])])
         return {**batch, "windows": windows, "precision": np.full(len(windows), self.precision, dtype=object)}
+
+    def _performances(self, batch: dict[str, np.ndarray], seed: int, temperature: float) -> dict[str, np.ndarray]:
+        """Every window of every row in one decoder pass; window j of row i samples with (seed, i, j)."""
+        zs = [_dense(z).reshape(-1, self.model.z_size) for z in batch["z"]]
+        ids = [(int(i), j) for i, z in zip(batch["id"], zs) for j in range(len(z))]
+        controls = None
+        if "controls" in batch:
+            controls = np.concatenate([_dense(c).reshape(len(z), self.model.seq_len, -1)
+                                       for c, z in zip(batch["controls"], zs)])
+        with precisions.autocast(self.device, self.precision):
+            flat = decode_seeded(self.model, np.concatenate(zs), temperature, [(seed, ids)], controls)
+        bounds = np.cumsum([0] + [len(z) for z in zs])
+        windows = np.empty(len(zs), dtype=object)
+        windows[:] = [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+        return {**batch, "windows": windows, "precision": np.full(len(zs), self.precision, dtype=object)}
 
 
 def _write_files(batch: dict[str, np.ndarray], config: dict, output: str) -> dict[str, np.ndarray]:
@@ -63,8 +86,10 @@ def _write_files(batch: dict[str, np.ndarray], config: dict, output: str) -> dic
 
     conv = converter_for(Config.from_dict(config))
     stats = []
-    for rel, w in zip(batch["path"], batch["windows"]):
-        ns = conv.decode(np.asarray(w)[None])[0]
+    qpms = batch["qpm"] if "qpm" in batch else [None] * len(batch["path"])
+    for rel, w, qpm in zip(batch["path"], batch["windows"], qpms):
+        w = np.asarray(w)  # a window, or (performances) the file's windows, joined at its tempo
+        ns = conv.decode(w[None])[0] if qpm is None else conv.decode_joined(w, float(qpm))
         storage.write_bytes(storage.join(output, rel), conv.to_midi_bytes(ns))
         stats.append(json.dumps({k: float(v) for k, v in all_stats(ns).items()}))
     out = dict(batch)
@@ -118,6 +143,7 @@ def run(run_dir: str, output: str, rows: list[dict[str, Any]], *,
     sheet = None
     if contact_sheet and len(table):
         sheet = write_contact_sheet(output, table.column("path").to_pylist()[:16])
+    same_shape = len({w.shape for w in windows}) == 1
     return {"planned": len(rows), "written": len(todo), "skipped": len(rows) - len(todo), "precision": ran,
-            "output": output,
-            "manifest": manifest, "contact_sheet": sheet, "windows": np.stack(windows) if windows else None}
+            "output": output, "manifest": manifest, "contact_sheet": sheet,
+            "windows": np.stack(windows) if windows and same_shape else None}

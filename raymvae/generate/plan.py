@@ -10,7 +10,7 @@ from raymvae import storage
 from raymvae.errors import UserError
 from raymvae.generate.batch import relative_path
 from raymvae.model import MusicVAE, grid, lerp, slerp
-from raymvae.music import MidiError, converter_for
+from raymvae.music import MidiError, converter_for, parse_midi
 
 
 class NoWindowError(UserError):
@@ -112,3 +112,75 @@ def actor_rows(model: MusicVAE, inputs: list[str], edit: Callable[[np.ndarray], 
     mus = np.stack([encode_file(model, f, window) for f in inputs])
     return [_row("attribute", i, seed, temperature, f"{f}|{name}:actor:{level}", 1.0 if level == "high" else -1.0, z)
             for i, (f, z) in enumerate(zip(inputs, edit(mus)))]
+
+
+def file_windows(model: MusicVAE, path: str, taps: bool = False) -> tuple[np.ndarray, float]:
+    """Every window of a MIDI file as a GrooVAE model reads it in inference (General-MIDI drum map), and
+    the file's tempo; ``taps`` reads every note of any instrument as a hit (tap2drum's any rhythm)."""
+    conv = converter_for(model.config, inference=True)
+    if conv.family != "groove":
+        raise UserError(f"this mode needs a GrooVAE model (groovae_* configs); the run dir holds {model.config.name}")
+    try:
+        data = storage.read_bytes(path)
+    except OSError as exc:
+        raise NoWindowError(f"{path}: cannot read MIDI ({exc})") from exc
+    return performance_windows(conv, data, str(path), taps)
+
+
+def performance_windows(conv, data: bytes, name: str, taps: bool = False) -> tuple[np.ndarray, float]:
+    """(windows, qpm) of GrooVAE input bytes; NoWindowError says why there is none."""
+    try:
+        windows = conv.encode_taps(data) if taps else conv.encode_midi(data)
+        qpms = parse_midi(data).tempo_qpms
+    except MidiError as exc:
+        raise NoWindowError(f"{name}: cannot read MIDI ({exc})") from exc
+    if len(windows) == 0:
+        raise NoWindowError(f"{name}: no {conv.slice_bars}-bar rhythm (notes of any instrument, one tempo, one "
+                            f"4/4-type meter)" if taps else f"{name}: {conv.describe_empty()}")
+    return windows, float(qpms[0]) if len(qpms) else 120.0
+
+
+def _performance_row(model: MusicVAE, kind: str, i: int, seed: int, temperature: float | None, source: str,
+                     z: np.ndarray, pattern: np.ndarray, qpm: float) -> dict[str, Any]:
+    """A file of several windows: z [k, Z] decoded (under ``pattern``'s hits where the model reads
+    controls) and joined at ``qpm``."""
+    row = _row(kind, i, seed, temperature, source, 0.0, z)
+    row["z"] = np.asarray(z, np.float32)  # [k, Z]: a tensor column (Ray Data keeps ragged ones as such)
+    row["qpm"] = qpm
+    controls = model.controls(model.as_tensor(pattern))
+    if controls is not None:
+        row["controls"] = controls.cpu().numpy().astype(np.float32)
+    return row
+
+
+def performance_rows(model: MusicVAE, kind: str, inputs: list[str], seed: int,
+                     temperature: float | None) -> list[dict[str, Any]]:
+    """``humanize`` / ``tap2drum``: one file per input, each window encoded (z = mu) and decoded, so the
+    input's hits come back played (humanize) or a full kit comes back on its rhythm (tap2drum)."""
+    rows = []
+    for i, path in enumerate(inputs):
+        windows, qpm = file_windows(model, path, taps=kind == "tap2drum")
+        with torch.no_grad():
+            mu, _ = model.encode_windows(windows)
+        rows.append(_performance_row(model, kind, i, seed, temperature, path, mu.numpy(), windows, qpm))
+    return rows
+
+
+def transfer_rows(model: MusicVAE, groove: str, patterns: list[str], seed: int,
+                  temperature: float | None) -> list[dict[str, Any]]:
+    """Groove transfer with a model that reads the hits as controls (groovae_2bar_hits_control): encode
+    the groove file, then decode its z under each pattern's hits (window j of a pattern takes the groove's
+    window j, looping), so the pattern is played with the groove's velocities and timing."""
+    if not model.control_depth:
+        raise UserError(f"groove transfer needs a model that reads the hits as controls "
+                        f"(groovae_2bar_hits_control); the run dir holds {model.config.name}")
+    source, _ = file_windows(model, groove)
+    with torch.no_grad():
+        z = model.encode_windows(source)[0].numpy()
+    rows = []
+    for i, path in enumerate(patterns):
+        windows, qpm = file_windows(model, path)
+        zs = z[np.arange(len(windows)) % len(z)]
+        rows.append(_performance_row(model, "groove-transfer", i, seed, temperature, f"{groove}|{path}", zs,
+                                     windows, qpm))
+    return rows

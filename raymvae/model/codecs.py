@@ -53,6 +53,17 @@ class Codec:
         """What the encoder reads of target windows, in the converter's format: the windows themselves."""
         return windows
 
+    @property
+    def control_depth(self) -> int:
+        """Width of the per-step controls the encoder and every decoder step read (0: none)."""
+        return self.converter.control_depth
+
+    def controls(self, windows: torch.Tensor) -> torch.Tensor | None:
+        """Controls [B, T, C] of target windows (the converter's), or None."""
+        if not self.control_depth:
+            return None
+        return torch.from_numpy(self.converter.controls(windows.detach().cpu().numpy())).to(windows.device)
+
     def extra_counts(self, decoder, logits: torch.Tensor, targets: torch.Tensor, predictions: torch.Tensor
                      ) -> dict[str, torch.Tensor]:
         """Additive counts a family reports beyond accuracy (none here)."""

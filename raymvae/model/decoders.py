@@ -35,16 +35,19 @@ def choose(logits: torch.Tensor, temperature: float | None, generator: torch.Gen
 class CategoricalDecoder(nn.Module):
     """LSTM decoder with softmax heads (``parts`` class counts: [90], [512] or [90, 90, 512]).
 
-    Input at each step: [previous frame; cond] where cond is z (flat models)
-    or the conductor embedding (hierarchical cores); the state starts at
-    tanh(dense(cond)); the first frame is zeros.
+    Input at each step: [previous frame; cond; control] where cond is z (flat
+    models) or the conductor embedding (hierarchical cores) and control the
+    step's row of the optional controls [B, T, C] (Magenta's c_input); the
+    state starts at tanh(dense(cond)); the first frame is zeros.
     """
 
-    def __init__(self, parts: list[int], cond_size: int, sizes: list[int], dropout_keep_prob: float = 1.0):
+    def __init__(self, parts: list[int], cond_size: int, sizes: list[int], dropout_keep_prob: float = 1.0,
+                 control_size: int = 0):
         super().__init__()
         self.parts = list(parts)
         self.depth = sum(self.parts)
-        self.rnn = LSTMStack(self.depth + cond_size, sizes, dropout_keep_prob)
+        self.control_size = control_size
+        self.rnn = LSTMStack(self.depth + cond_size + control_size, sizes, dropout_keep_prob)
         self.initial_state = small_normal_linear(cond_size, self.rnn.state_size)
         self.output_projection = glorot_linear(sizes[-1], self.output_size)
 
@@ -59,9 +62,17 @@ class CategoricalDecoder(nn.Module):
         """Targets [..., P] (class index per head) -> concatenated one-hot frames [..., depth]."""
         return torch.cat([F.one_hot(targets[..., k], n) for k, n in enumerate(self.parts)], -1).float()
 
-    def teacher_forced(self, x_in: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+    def _check_controls(self, controls: torch.Tensor | None) -> None:
+        if (controls is None) != (self.control_size == 0):
+            raise ValueError("this model reads controls at every step: pass them" if self.control_size
+                             else "this model takes no controls")
+
+    def teacher_forced(self, x_in: torch.Tensor, cond: torch.Tensor, controls: torch.Tensor | None = None
+                       ) -> torch.Tensor:
         """Logits [B, T, D] for input frames ``x_in`` [B, T, depth] (already shifted right)."""
-        inp = torch.cat([x_in, cond.unsqueeze(1).expand(-1, x_in.shape[1], -1).to(x_in.dtype)], -1)
+        self._check_controls(controls)
+        cols = [x_in, cond.unsqueeze(1).expand(-1, x_in.shape[1], -1).to(x_in.dtype)]
+        inp = torch.cat(cols + ([controls.to(x_in.dtype)] if controls is not None else []), -1)
         out, _ = self.rnn(inp, self.start_state(cond))
         return in_fp32(self.output_projection, out)
 
@@ -73,8 +84,8 @@ class CategoricalDecoder(nn.Module):
 
     def loop(self, cond: torch.Tensor, length: int, first: torch.Tensor, *, targets: torch.Tensor | None = None,
              sampling_probability: float = 1.0, temperature: float | None = 1.0,
-             generator: torch.Generator | None = None,
-             uniforms: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+             generator: torch.Generator | None = None, uniforms: torch.Tensor | None = None,
+             controls: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Step-by-step decoding; returns (logits [B, T, D], chosen classes [B, T, P]).
 
         With ``targets`` (scheduled sampling), step t+1's input is, per
@@ -83,11 +94,16 @@ class CategoricalDecoder(nn.Module):
         every input is the previous choice at ``temperature``, drawn with
         ``uniforms`` ([B, T, P] in [0, 1)) when given, else with ``generator``.
         """
+        self._check_controls(controls)
         state = self.start_state(cond)
-        constant = self.rnn.constant_gates(cond, self.depth)
+        constant = self.rnn.constant_gates(cond, self.depth) if controls is None else None
         frame, logits_all, picks = first, [], []
         for t in range(length):
-            x = frame if constant is not None else torch.cat([frame, cond.to(frame.dtype)], -1)
+            if constant is not None:
+                x = frame
+            else:
+                step_controls = [controls[:, t].to(frame.dtype)] if controls is not None else []
+                x = torch.cat([frame, cond.to(frame.dtype)] + step_controls, -1)
             out, state = self.rnn.step(x, state, constant)
             logits = in_fp32(self.output_projection, out)
             logits_all.append(logits)
@@ -103,17 +119,18 @@ class CategoricalDecoder(nn.Module):
         return torch.stack(logits_all, 1), torch.stack(picks, 1)
 
     def scheduled(self, x_in: torch.Tensor, cond: torch.Tensor, targets: torch.Tensor, sampling_probability: float,
-                  generator) -> torch.Tensor:
+                  generator, controls: torch.Tensor | None = None) -> torch.Tensor:
         """Logits [B, T, D] with scheduled sampling (the first input is ``x_in``'s)."""
         logits, _ = self.loop(cond, targets.shape[1], x_in[:, 0], targets=targets,
-                              sampling_probability=sampling_probability, generator=generator)
+                              sampling_probability=sampling_probability, generator=generator, controls=controls)
         return logits
 
     def decode(self, z: torch.Tensor, temperature: float | None, generator, uniforms: torch.Tensor | None = None,
-               length: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+               length: int = 0, controls: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Free-running from an all-zero first frame: (logits [B, T, D], classes [B, T, P])."""
         first = z.new_zeros(z.shape[0], self.depth)
-        return self.loop(z, length, first, temperature=temperature, generator=generator, uniforms=uniforms)
+        return self.loop(z, length, first, temperature=temperature, generator=generator, uniforms=uniforms,
+                         controls=controls)
 
     def nll(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Cross-entropy summed over heads, per step: [B, T]."""
@@ -197,9 +214,10 @@ class GrooveDecoder(CategoricalDecoder):
     ``tf.losses.log_loss``) plus the squared errors of velocities and offsets, each summed over drums.
     """
 
-    def __init__(self, num_drums: int, cond_size: int, sizes: list[int], dropout_keep_prob: float = 1.0):
+    def __init__(self, num_drums: int, cond_size: int, sizes: list[int], dropout_keep_prob: float = 1.0,
+                 control_size: int = 0):
         self.num_drums = num_drums
-        super().__init__([3 * num_drums], cond_size, sizes, dropout_keep_prob)
+        super().__init__([3 * num_drums], cond_size, sizes, dropout_keep_prob, control_size)
 
     def frames(self, targets: torch.Tensor) -> torch.Tensor:
         return targets.float()
@@ -277,7 +295,7 @@ class HierarchicalDecoder(nn.Module):
         b = x.shape[0]
         return x.reshape(b * self.num_segments, self.segment_length, *x.shape[2:])
 
-    def teacher_forced(self, x_in: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    def teacher_forced(self, x_in: torch.Tensor, z: torch.Tensor, controls: None = None) -> torch.Tensor:
         """Logits [B, T, D]: all segments of all examples run as one fused batch per core."""
         b = z.shape[0]
         e = self.embeddings(z).reshape(b * self.num_segments, -1)
@@ -286,7 +304,7 @@ class HierarchicalDecoder(nn.Module):
         return torch.cat(logits, -1).reshape(b, self.num_segments * self.segment_length, -1)
 
     def scheduled(self, x_in: torch.Tensor, z: torch.Tensor, targets: torch.Tensor, sampling_probability: float,
-                  generator) -> torch.Tensor:
+                  generator, controls: None = None) -> torch.Tensor:
         """Scheduled sampling inside each segment (its first input is the true previous frame)."""
         b = z.shape[0]
         e = self.embeddings(z).reshape(b * self.num_segments, -1)
@@ -298,8 +316,8 @@ class HierarchicalDecoder(nn.Module):
             logits.append(out)
         return torch.cat(logits, -1).reshape(b, self.num_segments * self.segment_length, -1)
 
-    def decode(self, z: torch.Tensor, temperature: float | None, generator,
-               uniforms: torch.Tensor | None = None, length: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    def decode(self, z: torch.Tensor, temperature: float | None, generator, uniforms: torch.Tensor | None = None,
+               length: int = 0, controls: None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Free-running: (logits [B, T, D], classes [B, T, P]), segment by segment (exactly its T steps)."""
         if length != self.num_segments * self.segment_length:
             raise ValueError(f"hierarchical models decode exactly max_seq_len="

@@ -46,14 +46,21 @@ def sample_quality(model: MusicVAE, reference: np.ndarray, ceiling: np.ndarray |
     """How musical the model's prior samples are: ``samples/oa/<feature>``, ``samples/oa_mean`` and
     ``samples/empty_rate`` of ``num`` samples (z and sampling seeded by ``seed``) against the
     ``reference`` windows (the eval set); with ``ceiling`` (training windows) the same figures for
-    them as ``ceiling/...``, what real data reaches (raymvae.music.quality says how)."""
+    them as ``ceiling/...``, what real data reaches (raymvae.music.quality says how). A model with
+    controls samples under the controls of ``num`` reference windows drawn at random (seeded)."""
     conv = converter_for(model.config)
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed)
+    controls = None
+    if model.control_depth:
+        pick = np.random.default_rng(seed).integers(0, len(reference), num)
+        controls = model.controls(model.as_tensor(reference[pick]))
     was_training = model.training
     model.eval()
-    samples = np.concatenate([model.sample(min(batch_size, num - i), temperature=temperature or None,
-                                           generator=generator).cpu().numpy() for i in range(0, num, batch_size)])
+    samples = np.concatenate([
+        model.sample(min(batch_size, num - i), temperature=temperature or None, generator=generator,
+                     controls=None if controls is None else controls[i:i + batch_size]).cpu().numpy()
+        for i in range(0, num, batch_size)])
     model.train(was_training)
     out = {f"samples/{k}": v for k, v in quality.compare(conv, samples, reference).items()}
     if ceiling is not None and len(ceiling):

@@ -1,6 +1,7 @@
 """Seeded decoding, the one path of ``generate`` and ``serve``: row ``id`` of a job with ``seed`` samples
 with the noise of (seed, id) alone, so a file does not depend on the batch, the replica or the process
-that decoded it, and the same seed gives the same files from both. No Ray."""
+that decoded it, and the same seed gives the same files from both. A file made of several windows
+(GrooVAE's humanize, tap2drum, groove transfer) draws window j's noise from (seed, id, j). No Ray."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -10,21 +11,32 @@ import torch
 
 from raymvae.model.vae import MusicVAE
 
+RowId = int | tuple[int, int]  # a file, or (file, window) for files of several windows
 
-def sampling_noise(model: MusicVAE, seed: int, ids: Sequence[int]) -> np.ndarray:
+
+def _key(seed: int, row: RowId) -> list[int]:
+    if isinstance(row, (tuple, list)):
+        i, j = (int(v) for v in row)
+        return [seed, i, 7] if j == 0 else [seed, i, 7, j]
+    return [seed, int(row), 7]
+
+
+def sampling_noise(model: MusicVAE, seed: int, ids: Sequence[RowId]) -> np.ndarray:
     """Uniforms [len(ids), T, P] in [0, 1) that drive the sampling of rows ``ids`` of a job with ``seed``."""
-    return np.stack([np.random.default_rng([seed, int(i), 7]).random((model.seq_len, model.sample_width))
+    return np.stack([np.random.default_rng(_key(seed, i)).random((model.seq_len, model.sample_width))
                      for i in ids]).astype(np.float32)
 
 
 @torch.no_grad()
 def decode_seeded(model: MusicVAE, z: np.ndarray, temperature: float | None,
-                  rows: Sequence[tuple[int, Sequence[int]]]) -> np.ndarray:
+                  rows: Sequence[tuple[int, Sequence[RowId]]], controls: np.ndarray | None = None) -> np.ndarray:
     """Windows decoded from ``z`` [N, Z] at ``temperature`` (0 or None: argmax); ``rows`` lists
-    (seed, ids) of the z rows in order, e.g. ``[(seed, range(len(z)))]``."""
+    (seed, ids) of the z rows in order, e.g. ``[(seed, range(len(z)))]``; ``controls`` [N, T, C] where
+    the model reads controls (the hits to play, groovae_2bar_hits_control)."""
     device = model.mu.weight.device
     noise = np.concatenate([sampling_noise(model, seed, ids) for seed, ids in rows])
     if len(noise) != len(z):
         raise ValueError(f"{len(noise)} noise rows for {len(z)} latent rows")
+    c = None if controls is None else torch.as_tensor(np.asarray(controls, np.float32), device=device)
     return model.decode(torch.as_tensor(np.asarray(z, np.float32), device=device), temperature=temperature or None,
-                        uniforms=torch.from_numpy(noise).to(device)).cpu().numpy()
+                        uniforms=torch.from_numpy(noise).to(device), controls=c).cpu().numpy()

@@ -79,7 +79,8 @@ class MusicVAE(nn.Module):
         self.z_size = int(hp["z_size"])
         keep = float(hp.get("dropout_keep_prob", 1.0))
         dec_sizes = list(hp["dec_rnn_size"])
-        enc_depth = self.codec.input_depth
+        self.control_depth = self.codec.control_depth
+        enc_depth = self.codec.input_depth + self.control_depth
         enc_sizes = list(hp["enc_rnn_size"])
         if config.model["encoder"] == "hierarchical":
             self.encoder = HierarchicalEncoder(enc_depth, enc_sizes, config.model["level_lengths"], keep)
@@ -87,6 +88,8 @@ class MusicVAE(nn.Module):
             self.encoder = BidirectionalLSTM(enc_depth, enc_sizes, keep)
         self.mu = small_normal_linear(self.encoder.output_size, self.z_size)
         self.sigma = small_normal_linear(self.encoder.output_size, self.z_size)
+        if self.control_depth and self.kind not in ("categorical", "groove"):
+            raise ValueError(f"controls are supported with flat decoders only, not {self.kind!r}")
         if self.kind == "hierarchical":
             cores = [CategoricalDecoder([n], dec_sizes[-1], dec_sizes, keep) for n in self.parts]
             self.decoder = HierarchicalDecoder(self.z_size, dec_sizes, config.model["level_lengths"], cores, keep)
@@ -94,9 +97,9 @@ class MusicVAE(nn.Module):
             self.decoder = NadeDecoder(self.parts[0], self.z_size, dec_sizes, int(hp.get("nade_num_hidden", 128)),
                                        keep)
         elif self.kind == "groove":
-            self.decoder = GrooveDecoder(conv.num_drum_classes, self.z_size, dec_sizes, keep)
+            self.decoder = GrooveDecoder(conv.num_drum_classes, self.z_size, dec_sizes, keep, self.control_depth)
         elif self.kind in ("categorical", "multi_categorical"):
-            self.decoder = CategoricalDecoder(self.parts, self.z_size, dec_sizes, keep)
+            self.decoder = CategoricalDecoder(self.parts, self.z_size, dec_sizes, keep, self.control_depth)
         else:
             raise ValueError(f"unknown decoder {self.kind!r}")
 
@@ -119,19 +122,29 @@ class MusicVAE(nn.Module):
         return torch.as_tensor(np.asarray(windows) if not torch.is_tensor(windows) else windows,
                                device=self.mu.weight.device).to(self.codec.dtype)
 
+    def controls(self, windows: torch.Tensor) -> torch.Tensor | None:
+        """The controls [B, T, C] of target windows that encoder and decoder read (None: the config has none)."""
+        return self.codec.controls(windows)
+
     def encode_windows(self, windows) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu, sigma) of converter windows (numpy or tensor) as Magenta's ``TrainedModel.encode`` sees them."""
-        return self.encode(self.model_inputs(self.as_tensor(windows)))
+        w = self.as_tensor(windows)
+        return self.encode(self.model_inputs(w), self.controls(w))
 
     def windows_from_targets(self, targets: torch.Tensor) -> torch.Tensor:
         """Inverse of ``targets``: the converter's window format."""
         return self.codec.windows(targets)
 
     # Inference ------------------------------------------------------------------
-    def encode(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(self, inputs: torch.Tensor, controls: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu, sigma) of q(z|x) for encoder inputs in the converter's format: class-index windows [B, T(, 3)],
-        or GrooVAE's float inputs [B, T, 27] as ``model_inputs`` / the converter's ``model_inputs`` give them."""
-        e = self.encoder(self.encoder_inputs(inputs))
+        or GrooVAE's float inputs [B, T, 27] as ``model_inputs`` / the converter's ``model_inputs`` give them;
+        ``controls`` [B, T, C] are read beside them where the config has controls."""
+        x = self.encoder_inputs(inputs)
+        if (controls is None) != (self.control_depth == 0):
+            raise ValueError(f"{self.config.name} reads {self.control_depth} controls per step: pass them"
+                             if self.control_depth else f"{self.config.name} takes no controls")
+        e = self.encoder(x if controls is None else torch.cat([x, controls.to(x.dtype)], -1))
         return in_fp32(self.mu, e), F.softplus(in_fp32(self.sigma, e))
 
     def _shifted_frames(self, targets: torch.Tensor) -> torch.Tensor:
@@ -140,19 +153,21 @@ class MusicVAE(nn.Module):
 
     def teacher_forced_logits(self, z: torch.Tensor, windows: torch.Tensor) -> torch.Tensor:
         """Logits [B, T, D] with the true previous frame fed at every step (trio: D = 90 | 90 | 512)."""
-        return self.decoder.teacher_forced(self._shifted_frames(self.targets(windows)), z)
+        return self.decoder.teacher_forced(self._shifted_frames(self.targets(windows)), z, self.controls(windows))
 
     def decode(self, z: torch.Tensor, temperature: float | None = None, length: int | None = None,
                generator: torch.Generator | None = None, return_logits: bool = False,
-               uniforms: torch.Tensor | None = None):
+               uniforms: torch.Tensor | None = None, controls: torch.Tensor | None = None):
         """Windows decoded from z (argmax when temperature is None or 0), in the converter's format.
 
         With ``return_logits`` also the logits of every step ([B, T, D]).
         ``uniforms`` ([B, T, P] in [0, 1); P heads, or drum bits for NADE)
         drive the sampling row by row, so a row's output does not depend on
-        the batch it was decoded in; otherwise ``generator`` draws.
+        the batch it was decoded in; otherwise ``generator`` draws. Models with
+        controls need ``controls`` [B, T, C] (e.g. the hits to play, groovae_2bar_hits_control).
         """
-        logits, picks = self.decoder.decode(z, temperature, generator, uniforms, length or self.seq_len)
+        logits, picks = self.decoder.decode(z, temperature, generator, uniforms, length or self.seq_len,
+                                            controls=controls)
         windows = self.windows_from_targets(picks)
         return (windows, logits) if return_logits else windows
 
@@ -162,11 +177,11 @@ class MusicVAE(nn.Module):
         return self.codec.sample_width
 
     def sample(self, n: int, temperature: float | None = 0.5, generator: torch.Generator | None = None,
-               length: int | None = None) -> torch.Tensor:
-        """Decode n draws of z ~ N(0, I)."""
+               length: int | None = None, controls: torch.Tensor | None = None) -> torch.Tensor:
+        """Decode n draws of z ~ N(0, I) (with ``controls`` [n, T, C] where the model reads controls)."""
         device = self.mu.weight.device
         z = torch.randn(n, self.z_size, generator=generator, device=device)
-        return self.decode(z, temperature, length, generator)
+        return self.decode(z, temperature, length, generator, controls=controls)
 
     # Training -------------------------------------------------------------------
     def forward(self, windows: torch.Tensor, *, beta: float = 0.0, free_bits: float | None = None,
@@ -174,7 +189,8 @@ class MusicVAE(nn.Module):
                 generator: torch.Generator | None = None) -> Output:
         """Loss of a batch: reparameterised z (or z = mu), teacher forcing or scheduled sampling."""
         free_bits = self.config.hparams.get("free_bits", 0.0) if free_bits is None else free_bits
-        mu, sigma = self.encode(self.model_inputs(windows))
+        controls = self.controls(windows)
+        mu, sigma = self.encode(self.model_inputs(windows), controls)
         if use_mean:
             z = mu
         else:
@@ -183,9 +199,9 @@ class MusicVAE(nn.Module):
         targets = self.targets(windows)
         x_in = self._shifted_frames(targets)
         if sampling_probability <= 0.0:
-            logits = self.decoder.teacher_forced(x_in, z)
+            logits = self.decoder.teacher_forced(x_in, z, controls)
         else:
-            logits = self.decoder.scheduled(x_in, z, targets, sampling_probability, generator)
+            logits = self.decoder.scheduled(x_in, z, targets, sampling_probability, generator, controls)
         r_loss = self.decoder.nll(logits, targets).sum(1)
         kl = L.kl_divergence(mu, sigma)
         return Output(L.total_loss(r_loss, kl, beta, free_bits), r_loss, kl, L.kl_cost(kl, free_bits), beta,

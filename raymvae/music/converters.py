@@ -154,13 +154,22 @@ class Converter:
     def window_shape(self) -> tuple[int, ...]:
         return (self.window_steps,)
 
+    def describe_dropped(self) -> str:
+        """Which notes ``report['notes_dropped']`` counts (none for Magenta's event converters)."""
+        return "none: this converter drops no notes it could read"
+
     def _piece_windows(self, q: Quantized) -> np.ndarray:
         raise NotImplementedError
 
     # The windows as data --------------------------------------------------------
+    control_depth = 0     # per-step conditioning the model reads beside its inputs (Magenta's controls)
     roll_input = False    # the model's encoder reads this part as a drum roll (bits + 'no hit'), not one-hot
     roll_output = False   # the model's decoder emits this part as a drum roll (bits), not classes
     transposable = False  # its classes are pitches that augmentation may shift
+
+    def controls(self, windows: np.ndarray) -> np.ndarray | None:
+        """Controls ``[n, T, control_depth]`` (float32) of target windows; None where the config has none."""
+        return None
 
     @property
     def parts(self) -> list[tuple[str, "Converter"]]:
@@ -221,6 +230,21 @@ class Converter:
 
     def _decode_one(self, window: np.ndarray):
         raise NotImplementedError
+
+    def decode_joined(self, windows: np.ndarray, qpm: float = OUTPUT_QPM):
+        """Consecutive windows -> one NoteSequence (decoded as one long window, so a note or a hit's timing
+        carries across window edges), played at ``qpm``: a humanized or drumified file comes back at its
+        input's tempo."""
+        out = self._decode_one(np.concatenate(list(np.asarray(windows)), axis=0))
+        out.total_time = len(windows) * self.window_steps * SECONDS_PER_STEP
+        if qpm != OUTPUT_QPM:
+            scale = OUTPUT_QPM / qpm
+            for n in out.notes:
+                n.start_time *= scale
+                n.end_time *= scale
+            out.total_time *= scale
+            out.tempos[0].qpm = qpm
+        return out
 
     @staticmethod
     def to_midi_bytes(ns) -> bytes:
@@ -536,7 +560,7 @@ class GrooveConverter(Converter):
     def __init__(self, name: str, slice_bars: int, pitch_classes: str = "roland",
                  inference_pitch_classes: str = "reduced", inference: bool = False, humanize: bool = False,
                  tapify: bool = False, fixed_velocities: bool = False, add_instruments: list[int] | None = None,
-                 max_note_dropout_probability: float | None = None, **kw: Any):
+                 max_note_dropout_probability: float | None = None, hits_as_controls: bool = False, **kw: Any):
         kw.setdefault("max_windows_per_file", None)
         super().__init__(name, slice_bars, **kw)
         self.inference = bool(inference)
@@ -549,6 +573,8 @@ class GrooveConverter(Converter):
         self.humanize, self.tapify, self.fixed_velocities = bool(humanize), bool(tapify), bool(fixed_velocities)
         self.add_instruments = sorted(int(i) for i in (add_instruments or []))
         self.max_note_dropout_probability = max_note_dropout_probability
+        self.hits_as_controls = bool(hits_as_controls)
+        self.control_depth = self.num_drum_classes if self.hits_as_controls else 0
 
     @property
     def window_shape(self) -> tuple[int, ...]:
@@ -557,6 +583,22 @@ class GrooveConverter(Converter):
     def describe_empty(self) -> str:
         return (f"no {self.slice_bars}-bar drum performance (drum-channel notes in the {self.pitch_map} drum map, "
                 f"one tempo, one 4/4-type meter)")
+
+    def describe_dropped(self) -> str:
+        return f"drum notes whose pitch is not in the {self.pitch_map} drum map"
+
+    def encode_taps(self, data: bytes) -> np.ndarray:
+        """Windows of any rhythm: every note of the file, of any instrument, read as an open hi-hat hit
+        at its velocity and timing (what tap2drum's tapify input keeps of a performance)."""
+        try:
+            notes = parse_midi(data)
+        except MidiError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - contract: only MidiError escapes
+            raise MidiError(f"unreadable MIDI: {exc}") from exc
+        notes.is_drum = np.ones(len(notes), bool)
+        notes.pitch = np.full(len(notes), self.pitch_classes[OPEN_HH][0], np.int64)
+        return self._safe_encode(notes)
 
     def encode_notes(self, notes: NoteArrays, report: dict[str, int] | None = None) -> np.ndarray:
         """The whole file (never split on time changes) on one grid; one window per ``slice_bars`` bars from
@@ -620,6 +662,11 @@ class GrooveConverter(Converter):
             for a in (hits, vel, off):
                 a[..., self.add_instruments] = 0.0
         return np.concatenate([hits, vel, off], -1).astype(np.float32)
+
+    def controls(self, windows: np.ndarray) -> np.ndarray | None:
+        """``hits_as_controls``: the target hits, which the model reads at every step of encoder and decoder
+        so that it learns only how they are played (groove transfer decodes one file's z with another's hits)."""
+        return self.hits(windows).astype(np.float32) if self.hits_as_controls else None
 
     @property
     def identity_inputs(self) -> bool:

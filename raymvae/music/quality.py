@@ -25,7 +25,7 @@ Features work on class-index windows (no MIDI round trip), 16 steps per bar:
 | density/K | drums (<= 9 classes) | share of steps where class K hits | 1/16 wide, 0..1 |
 | groove_consistency | drums | 1 - mean Hamming distance of neighbouring bars' onsets | 1/16 wide, 0..1 |
 | velocity_mean, velocity_spread | groove | MIDI velocity, mean and std over hits | 4 wide, 0..128; 2 wide, 0..64 |
-| timing_spread | groove | mean \|offset\| of hits from the grid, in steps | 1/32 wide, 0..0.5 |
+| timing_spread | groove | mean absolute offset of hits from the grid, in steps | 1/32 wide, 0..0.5 |
 | swing | groove | mean lateness (steps) of hits on the off 16ths | 1/32 wide, -0.5..0.5 |
 
 Each converter part computes its own (``Converter.features``): trios get

@@ -27,7 +27,7 @@ from raymvae.export import has_export
 from raymvae.generate.constraints import apply_actor
 from raymvae.generate.plan import interpolate, prior_z
 from raymvae.serve.schemas import (AttributeRequest, DecodeRequest, Encoded, EncodeRequest, InterpolateRequest,
-                                   SampleRequest, Sequences)
+                                   Performance, PerformanceRequest, SampleRequest, Sequences, TransferRequest)
 from raymvae.serve.service import BadRequest, Job, ModelService, Result
 from raymvae.serve.settings import ServeSettings
 
@@ -112,7 +112,9 @@ class MusicVAEServer:
         self._batch.set_batch_wait_timeout_s(s.batch_wait_timeout_s)
         self.counts = {"batches": 0, "requests": 0, "largest_batch": 0}
         self._free: asyncio.Event | None = None
-        warm = self.service.run([Job(z=np.zeros((1, self.service.model.z_size), np.float32))])[0]
+        model = self.service.model
+        controls = np.zeros((1, model.seq_len, model.control_depth), np.float32) if model.control_depth else None
+        warm = self.service.run([Job(z=np.zeros((1, model.z_size), np.float32), controls=controls)])[0]
         self.service.render(warm.windows, warm.z)  # lazy imports and first-call set-up happen here, not in a request
         log.info("serving %s (step %s) on %s", s.model, self.service.export.get("step"), self.service.device)
 
@@ -127,6 +129,7 @@ class MusicVAEServer:
         if self._free is None:  # made here, in the replica's event loop
             self._free = asyncio.Event()
             self._free.set()
+        self.service.check_job(job)
         await self._free.wait()
         return await self._batch(job)
 
@@ -222,6 +225,43 @@ class MusicVAEServer:
         window, _ = self.service.midi_window(req.midi, req.window, "midi")
         result = await self._run(Job(window, edit, temperature=temperature, seed=seed))
         return self._sequences(result, temperature, seed)
+
+
+    async def _performance(self, windows: np.ndarray, qpm: float, temperature: float, seed: int | None,
+                           latent=None, pattern: np.ndarray | None = None) -> dict:
+        """Decode a file of several windows (window j samples with (seed, 0, j), as `generate` does)."""
+        temperature, seed = self.service.check_temperature(temperature), _seed(seed)
+        pattern = windows if pattern is None else pattern
+        job = Job(windows, latent or (lambda mu: mu), temperature=temperature, seed=seed,
+                  controls=self.service.controls(pattern), ids=[(0, j) for j in range(len(pattern))])
+        result = await self._run(job)
+        return {"seed": seed, "temperature": temperature,
+                **self.service.render_performance(result.windows, result.z, qpm)}
+
+    @api.post("/humanize", response_model=Performance)
+    async def humanize(self, req: PerformanceRequest) -> dict:
+        """GrooVAE: a quantized drum beat played with velocities and micro-timing, at its tempo; with a seed,
+        the file of `generate humanize --seed`."""
+        windows, qpm = self.service.performance(req.midi, "midi")
+        return await self._performance(windows, qpm, req.temperature, req.seed)
+
+    @api.post("/tap2drum", response_model=Performance)
+    async def tap2drum(self, req: PerformanceRequest) -> dict:
+        """GrooVAE: any rhythm (every note of any instrument is a tap) made a full drum pattern, at its tempo."""
+        windows, qpm = self.service.performance(req.midi, "midi", taps=True)
+        return await self._performance(windows, qpm, req.temperature, req.seed)
+
+    @api.post("/groove-transfer", response_model=Performance)
+    async def groove_transfer(self, req: TransferRequest) -> dict:
+        """GrooVAE with hits as controls: the pattern's hits played with the groove's feel (its z, looped
+        over the pattern's windows), at the pattern's tempo."""
+        if not self.service.model.control_depth:
+            raise BadRequest(f"groove transfer needs a model that reads the hits as controls "
+                             f"(groovae_2bar_hits_control); this server runs {self.service.model.config.name}")
+        groove, _ = self.service.performance(req.groove, "groove")
+        pattern, qpm = self.service.performance(req.pattern, "pattern")
+        return await self._performance(groove, qpm, req.temperature, req.seed,
+                                       lambda mu: mu[np.arange(len(pattern)) % len(mu)], pattern)
 
 
 def build_app(args: dict[str, Any]) -> Application:

@@ -57,6 +57,29 @@ class AttributeRequest(Request):
     window: int = Field(0, ge=0)
 
 
+class PerformanceRequest(Request):
+    midi: str = Field(description=f"{MIDI_B64}: /humanize a drum beat, /tap2drum any rhythm (every note is a tap)")
+    temperature: Finite = Field(0.0, description="hit sampling temperature; 0 = hits where likelier than not")
+    seed: Seed = None
+
+
+class TransferRequest(Request):
+    groove: str = Field(description=f"whose velocities and timing are taken: {MIDI_B64}")
+    pattern: str = Field(description=f"whose hits are played: {MIDI_B64}")
+    temperature: Finite = Field(0.0, description="0 = hits where likelier than not (default)")
+    seed: Seed = None
+
+
+class Performance(BaseModel):
+    seed: int
+    temperature: float
+    z: list[list[float]] = Field(description="the latent vector of each window")
+    qpm: float = Field(description="tempo of the result: the input's (the pattern's for groove transfer)")
+    windows: int = Field(description="windows of the result, played one after another")
+    midi: str = Field(description="the result as base64 MIDI")
+    note_sequence: dict[str, Any] = Field(description="the result as a NoteSequence (protobuf JSON)")
+
+
 class Sequence(BaseModel):
     z: list[float]
     midi: str = Field(description="the result as base64 MIDI")

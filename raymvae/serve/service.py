@@ -21,7 +21,7 @@ from raymvae import storage
 from raymvae.export import load_export
 from raymvae.generate.attributes import attribute_names, load_vector, saved_vectors
 from raymvae.generate.constraints import Actor, load_actor, saved_actors
-from raymvae.generate.plan import NoWindowError, check_interpolation, select_window
+from raymvae.generate.plan import NoWindowError, check_interpolation, performance_windows, select_window
 from raymvae.model import precision as precisions
 from raymvae.model.seeded import decode_seeded
 from raymvae.music import converter_for
@@ -41,7 +41,8 @@ class BadRequest(ValueError):
 @dataclass
 class Job:
     """One request's model work: encode ``windows`` (if any), derive z from their mu with
-    ``latent`` (or take ``z``), then decode z unless ``decode`` is False."""
+    ``latent`` (or take ``z``), then decode z unless ``decode`` is False, under ``controls`` where the
+    model reads them; row i samples with the noise of (seed, ids[i]) (default ids: 0, 1, ...)."""
 
     windows: np.ndarray | None = None
     latent: Callable[[np.ndarray], np.ndarray] | None = None
@@ -49,6 +50,8 @@ class Job:
     temperature: float = 0.0
     seed: int = 0
     decode: bool = True
+    controls: np.ndarray | None = None
+    ids: list | None = None
 
 
 @dataclass
@@ -106,18 +109,47 @@ class ModelService:
             raise BadRequest("z must be finite numbers")
         return out
 
-    def midi_window(self, data_b64: str, window: int, field: str) -> tuple[np.ndarray, int]:
-        """Window ``window`` of a base64 MIDI field, and the file's window count."""
+    @staticmethod
+    def midi_bytes(data_b64: str, field: str) -> bytes:
+        """The bytes of a base64 MIDI field (a 422 when it is not base64 or empty)."""
         try:
             data = base64.b64decode(data_b64, validate=True)
         except (binascii.Error, ValueError) as exc:
             raise BadRequest(f"{field}: not base64 ({exc})") from exc
         if not data:
             raise BadRequest(f"{field}: empty")
+        return data
+
+    def midi_window(self, data_b64: str, window: int, field: str) -> tuple[np.ndarray, int]:
+        """Window ``window`` of a base64 MIDI field, and the file's window count."""
+        data = self.midi_bytes(data_b64, field)
         try:
             return select_window(self.model, data, window, field)
         except NoWindowError as exc:
             raise BadRequest(str(exc)) from exc
+
+    def check_job(self, job: Job) -> Job:
+        """A 422 for a job this model cannot run: decoding without controls on a model that reads them."""
+        if job.decode and self.model.control_depth and job.controls is None:
+            raise BadRequest(f"{self.model.config.name} decodes under the hits it is given: POST /humanize, "
+                             f"/tap2drum or /groove-transfer")
+        return job
+
+    def performance(self, data_b64: str, field: str, taps: bool = False) -> tuple[np.ndarray, float]:
+        """(windows, qpm) of a base64 MIDI field for the GrooVAE routes: every window of the file."""
+        if self.converter.family != "groove":
+            raise BadRequest(f"this route needs a GrooVAE model (groovae_* configs); this server runs "
+                             f"{self.model.config.name}", status=404)
+        try:
+            windows, qpm = performance_windows(self.converter, self.midi_bytes(data_b64, field), field, taps)
+        except NoWindowError as exc:
+            raise BadRequest(str(exc)) from exc
+        self.check_count(len(windows), f"{field}: the number of {self.converter.slice_bars}-bar windows")
+        return windows, qpm
+
+    def controls(self, windows: np.ndarray) -> np.ndarray | None:
+        """The controls the model decodes ``windows``' hits under (None: it reads none)."""
+        return self.converter.controls(windows)
 
     def vector(self, name: str) -> np.ndarray:
         """The saved attribute vector ``name`` of the run dir (``generate attribute`` writes them)."""
@@ -172,9 +204,11 @@ class ModelService:
         for temperature in sorted({jobs[i].temperature for i in decoding}):
             group = [i for i in decoding if jobs[i].temperature == temperature]
             z = np.concatenate([results[i].z for i in group])
+            controls = np.concatenate([jobs[i].controls for i in group]) if self.model.control_depth else None
             with self._autocast():
                 windows = decode_seeded(self.model, z, temperature,
-                                        [(jobs[i].seed, range(len(results[i].z))) for i in group])
+                                        [(jobs[i].seed, jobs[i].ids or range(len(results[i].z))) for i in group],
+                                        controls)
             start = 0
             for i in group:
                 n = len(results[i].z)
@@ -195,6 +229,15 @@ class ModelService:
                         "t": None if ts is None else float(ts[k])})
         return out
 
+    def render_performance(self, windows: np.ndarray, zs: np.ndarray, qpm: float) -> dict[str, Any]:
+        """A file of several windows (GrooVAE routes) joined at ``qpm``, as base64 MIDI and NoteSequence JSON."""
+        from google.protobuf.json_format import MessageToDict
+
+        ns = self.converter.decode_joined(windows, qpm)
+        return {"z": np.asarray(zs, np.float64).tolist(), "qpm": qpm, "windows": len(windows),
+                "midi": base64.b64encode(self.converter.to_midi_bytes(ns)).decode("ascii"),
+                "note_sequence": MessageToDict(ns)}
+
     def info(self) -> dict[str, Any]:
         """GET /model: what is served, how big, how far trained, and this server's limits."""
         cfg = self.model.config
@@ -206,7 +249,7 @@ class ModelService:
                 "enc_rnn_size": h.get("enc_rnn_size"), "dec_rnn_size": h.get("dec_rnn_size"),
                 "parameters": self.export.get("parameters"), "step": self.export.get("step"),
                 "source": self.export.get("source"), "device": str(self.device),
-                "precision": self.precision,
+                "precision": self.precision, "control_depth": self.model.control_depth,
                 "attributes": {"available": attribute_names(self.model), "saved": saved, "actors": actors},
                 "batching": {"max_batch_size": s.max_batch_size, "batch_wait_timeout_s": s.batch_wait_timeout_s,
                              "replicas": s.replicas},
