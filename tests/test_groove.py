@@ -169,3 +169,13 @@ def test_a_small_model_learns_to_humanize_better_than_the_quantized_input():
     base_time = np.abs(perf[..., 18:])[hit].mean() * ms
     # measured over four seeds: velocity 6.5-7.8 vs 18.0, timing 2.3-2.9 ms vs 9.1 ms
     assert vel_err < 0.6 * base_vel and time_err < 0.5 * base_time, (vel_err, base_vel, time_err, base_time)
+
+
+def test_convert_cli_counts_the_notes_left_out(tmp_path, capsys):
+    from raymvae.cli import main
+
+    (tmp_path / "gm.mid").write_bytes(drums([(35, 0, 100), (35, 8, 100), (36, 20, 100)]))
+    assert main(["convert", "--config", "groovae_2bar_humanize", str(tmp_path), "-v"]) == 0
+    out = capsys.readouterr().out
+    assert "gm.mid: 1 windows, 2 notes left out" in out
+    assert "2 notes left out: drum notes whose pitch is not in the roland drum map" in out

@@ -12,7 +12,8 @@ from raymvae.model import CheckpointMismatchError, load_magenta_checkpoint
 from raymvae.model.tf_checkpoint import CheckpointFormatError, read_checkpoint
 
 GOLDEN = Path(__file__).parent / "fixtures" / "magenta_golden"
-CONFIGS = ["cat-mel_2bar_small", "cat-drums_2bar_small", "flat-mel_16bar", "hierdec-mel_16bar", "hierdec-trio_16bar"]
+CONFIGS = ["cat-mel_2bar_small", "cat-drums_2bar_small", "flat-mel_16bar", "hierdec-mel_16bar", "hierdec-trio_16bar",
+           "hier-mel_16bar", "nade-drums_2bar_reduced"]
 
 
 def close(a, b, tol=1e-4):

@@ -16,10 +16,11 @@ def cmd_convert(args: argparse.Namespace) -> int:
     conv = converter_for(args.config)
     paths = [s.uri for s in resolve_inputs(args.inputs) if s.kind == "midi"]
     status: Counter = Counter()
-    total = 0
+    total, dropped = 0, 0
     for path in tqdm(paths, desc=f"convert ({args.config})", unit="file", disable=len(paths) < 20):
+        report: dict[str, int] = {}
         try:
-            n = len(conv.encode_midi(storage.read_bytes(path)))
+            n = len(conv.encode_midi(storage.read_bytes(path), report))
         except MidiError as exc:
             status[f"unreadable: {exc}"] += 1
             if args.verbose:
@@ -27,9 +28,13 @@ def cmd_convert(args: argparse.Namespace) -> int:
             continue
         status["ok" if n else "no-windows"] += 1
         total += n
+        dropped += report.get("notes_dropped", 0)
         if args.verbose:
-            print(f"{path}: {n} windows")
+            left = f", {report['notes_dropped']} notes left out" if report.get("notes_dropped") else ""
+            print(f"{path}: {n} windows{left}")
     print(f"{len(paths)} files -> {total} {conv.window_steps}-step windows ({args.config})")
+    if dropped:
+        print(f"  {dropped} notes left out: {conv.describe_dropped()}")
     for k, v in status.most_common():
         print(f"  {v:6d} {k}")
     return 0

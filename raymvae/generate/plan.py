@@ -118,8 +118,9 @@ def file_windows(model: MusicVAE, path: str, taps: bool = False) -> tuple[np.nda
     """Every window of a MIDI file as a GrooVAE model reads it in inference (General-MIDI drum map), and
     the file's tempo; ``taps`` reads every note of any instrument as a hit (tap2drum's any rhythm)."""
     conv = converter_for(model.config, inference=True)
-    if conv.family != "groove":
-        raise UserError(f"this mode needs a GrooVAE model (groovae_* configs); the run dir holds {model.config.name}")
+    if not conv.expressive:
+        raise UserError(f"this mode needs a GrooVAE model (groovae_* configs); the run dir holds "
+                        f"{model.config.name}")
     try:
         data = storage.read_bytes(path)
     except OSError as exc:
@@ -166,6 +167,11 @@ def performance_rows(model: MusicVAE, kind: str, inputs: list[str], seed: int,
     return rows
 
 
+def looped(z: np.ndarray, n: int) -> np.ndarray:
+    """``n`` rows of ``z`` taken in turn, from the first again after the last (a groove over a longer pattern)."""
+    return z[np.arange(n) % len(z)]
+
+
 def transfer_rows(model: MusicVAE, groove: str, patterns: list[str], seed: int,
                   temperature: float | None) -> list[dict[str, Any]]:
     """Groove transfer with a model that reads the hits as controls (groovae_2bar_hits_control): encode
@@ -180,7 +186,6 @@ def transfer_rows(model: MusicVAE, groove: str, patterns: list[str], seed: int,
     rows = []
     for i, path in enumerate(patterns):
         windows, qpm = file_windows(model, path)
-        zs = z[np.arange(len(windows)) % len(z)]
-        rows.append(_performance_row(model, "groove-transfer", i, seed, temperature, f"{groove}|{path}", zs,
-                                     windows, qpm))
+        rows.append(_performance_row(model, "groove-transfer", i, seed, temperature, f"{groove}|{path}",
+                                     looped(z, len(windows)), windows, qpm))
     return rows

@@ -235,6 +235,6 @@ class GrooveCodec(Codec):
 
 def codec_for(converter: Converter) -> Codec:
     """The codec of a converter: groove frames, drum-roll outputs as bits, everything else categorical classes."""
-    if converter.family == "groove":
+    if converter.expressive:
         return GrooveCodec(converter)
     return (DrumBitsCodec if converter.roll_output else Codec)(converter)

@@ -163,6 +163,7 @@ class Converter:
 
     # The windows as data --------------------------------------------------------
     control_depth = 0     # per-step conditioning the model reads beside its inputs (Magenta's controls)
+    expressive = False    # windows are performances (GrooVAE frames): humanize / tap2drum / groove transfer apply
     roll_input = False    # the model's encoder reads this part as a drum roll (bits + 'no hit'), not one-hot
     roll_output = False   # the model's decoder emits this part as a drum roll (bits), not classes
     transposable = False  # its classes are pitches that augmentation may shift
@@ -556,6 +557,7 @@ class GrooveConverter(Converter):
 
     family = "groove"
     dtype = np.float32
+    expressive = True
 
     def __init__(self, name: str, slice_bars: int, pitch_classes: str = "roland",
                  inference_pitch_classes: str = "reduced", inference: bool = False, humanize: bool = False,

@@ -25,7 +25,7 @@ from ray.serve import Application
 from raymvae import storage
 from raymvae.export import has_export
 from raymvae.generate.constraints import apply_actor
-from raymvae.generate.plan import interpolate, prior_z
+from raymvae.generate.plan import interpolate, looped, prior_z
 from raymvae.serve.schemas import (AttributeRequest, DecodeRequest, Encoded, EncodeRequest, InterpolateRequest,
                                    Performance, PerformanceRequest, SampleRequest, Sequences, TransferRequest)
 from raymvae.serve.service import BadRequest, Job, ModelService, Result
@@ -261,7 +261,7 @@ class MusicVAEServer:
         groove, _ = self.service.performance(req.groove, "groove")
         pattern, qpm = self.service.performance(req.pattern, "pattern")
         return await self._performance(groove, qpm, req.temperature, req.seed,
-                                       lambda mu: mu[np.arange(len(pattern)) % len(mu)], pattern)
+                                       lambda mu: looped(mu, len(pattern)), pattern)
 
 
 def build_app(args: dict[str, Any]) -> Application:

@@ -137,7 +137,7 @@ class ModelService:
 
     def performance(self, data_b64: str, field: str, taps: bool = False) -> tuple[np.ndarray, float]:
         """(windows, qpm) of a base64 MIDI field for the GrooVAE routes: every window of the file."""
-        if self.converter.family != "groove":
+        if not self.converter.expressive:
             raise BadRequest(f"this route needs a GrooVAE model (groovae_* configs); this server runs "
                              f"{self.model.config.name}", status=404)
         try:
