@@ -14,7 +14,7 @@
 # run's export. Every step is timed; the script stops at the first failure.
 # --dry-run runs every step on the CPU at toy sizes (no GPU flags): the check that the script and
 # the commands it calls still fit together, which tests/test_gpu_script.py runs. With RAY_ADDRESS set,
-# the raymvae commands join that cluster (the serve benchmark always starts its own Ray).
+# every command joins that cluster.
 set -euo pipefail
 DRY=0
 if [ "${1:-}" = "--dry-run" ]; then DRY=1; shift; fi
@@ -57,11 +57,11 @@ gen() {
 step "raymvae generate sample --num $NUM (GPU actors when there is a GPU)" gen
 # shellcheck disable=SC2086
 step "serve benchmark, model on the GPU, fp32" \
-  env -u RAY_ADDRESS $PY benchmarks/serve.py --model "$RUN" --num-gpus $GPUS --precision fp32 --batch-size 32 --clients $CLIENTS_A \
+  $PY benchmarks/serve.py --model "$RUN" --num-gpus $GPUS --precision fp32 --batch-size 32 --clients $CLIENTS_A \
   --seconds $SECS
 if [ $DRY = 0 ]; then
 step "serve benchmark, model on the GPU, bf16" \
-  env -u RAY_ADDRESS $PY benchmarks/serve.py --model "$RUN" --num-gpus $GPUS $BF16 --batch-size 32 --clients $CLIENTS_B --seconds $SECS
+  $PY benchmarks/serve.py --model "$RUN" --num-gpus $GPUS $BF16 --batch-size 32 --clients $CLIENTS_B --seconds $SECS
 fi
 
 serve_cli() {

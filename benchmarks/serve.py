@@ -15,6 +15,10 @@ the model alone in this process (one request's work at batch 1 against a
 batch of --batch-size requests, on --num-cpus threads), which is the most
 batching can gain, and GET /healthz requests/s, which is Serve's own cost
 per request before any model work.
+
+It starts its own 2-CPU Ray, or joins the cluster RAY_ADDRESS names; either
+way it shuts Serve down when it ends, so run it where no other Serve
+application runs.
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ import asyncio
 import base64
 import json
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -168,7 +173,10 @@ def main() -> None:
                               "seed": i}).encode() for i in range(16)]
         solo, batched_ms, ran = model_ceiling(run_dir, bodies, args.batch_size, args.num_cpus, args.precision,
                                          args.num_gpus)
-        ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+        if os.environ.get("RAY_ADDRESS"):
+            ray.init(logging_level=logging.WARNING, log_to_driver=False)
+        else:
+            ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
         base = start_http()
         case = dict(bodies=bodies, clients=args.clients, seconds=args.seconds, num_cpus=args.num_cpus,
                     num_gpus=args.num_gpus, precision=args.precision, replicas=args.replicas)

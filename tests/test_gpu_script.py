@@ -22,7 +22,7 @@ def test_gpu_script_dry_run(ray_session, mel_shards, tmp_path):
         done = subprocess.run(["bash", "benchmarks/gpu.sh", "--dry-run", str(mel_shards), str(tmp_path)], cwd=REPO,
                               env=env, capture_output=True, text=True, timeout=900)
     finally:
-        serve.shutdown()  # `raymvae serve` left Serve (its proxy on the script's port) in the session's Ray
+        serve.shutdown()  # `raymvae serve` leaves Serve (its proxy on the script's port) in the session's Ray
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-5000:]
     assert "all GPU checks passed" in out

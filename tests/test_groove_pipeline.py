@@ -3,6 +3,7 @@ transfer from the command line, each file the same as the model computes it in-p
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -90,6 +91,20 @@ def test_prepare_train_and_the_three_modes(ray_session, corpus, tmp_path, capsys
     assert got == conv.to_midi_bytes(conv.decode_joined(expected, 96.0))
     ns = midi_to_note_sequence(got)
     assert ns.tempos[0].qpm == pytest.approx(96.0) and ns.total_time <= 2 * 8 * 60 / 96 + 60 / 96
+
+    # sampling and interpolation as for every config: one window per file, at 120 qpm
+    assert main(["generate", "sample", "--model", str(run), "--num", "3", "--output", str(out / "s"),
+                 "--precision", "fp32"]) == 0
+    rows = pq.read_table(out / "s" / "manifest.parquet").to_pylist()
+    assert len(rows) == 3 and all(len(r["z"]) == 16 and (out / "s" / r["path"]).exists() for r in rows)
+    a, b = str(tmp_path / "beat.mid"), str(folder / "groove_00.mid")
+    assert main(["generate", "interpolate", "--model", str(run), "--pairs", f"{a}:{b}", "--steps", "3",
+                 "--output", str(out / "i"), "--precision", "fp32"]) == 0
+    rows = pq.read_table(out / "i" / "manifest.parquet").to_pylist()
+    assert [r["t"] for r in rows] == [0.0, 0.5, 1.0]
+    with torch.no_grad():
+        mu_b = model.encode_windows(conv.encode_midi(Path(b).read_bytes())[:1])[0].numpy()[0]
+    assert np.allclose(rows[-1]["z"], mu_b, atol=1e-5) and (out / "i" / rows[-1]["path"]).exists()
 
     # tap2drum: a piano line is a rhythm; every note counts as a tap
     taps = midi_bytes([(0, False, [(60 + s % 5, s, s + 1, 40 + 2 * s) for s in range(0, 32, 3)])])

@@ -1,6 +1,6 @@
 """Every command on s3:// paths against a real S3-compatible server (moto), end to end, with nothing on local disk:
-corpus export -> convert -> prepare -> train (Ray Train) -> resume -> eval -> export -> generate -> attribute
-vector -> serve -> tune."""
+corpus export -> convert -> prepare -> train (Ray Train) -> eval -> export -> generate -> attribute vector ->
+serve. Resuming from S3 checkpoints and tuning onto S3 run on the cluster (tests/test_cluster.py), with S3 too."""
 from __future__ import annotations
 
 import base64
@@ -67,13 +67,12 @@ def test_everything_on_s3(ray_session, s3_dir, folk_dir, tmp_path, monkeypatch, 
     train = ["train", "--config", CONFIG, "--examples", shards, "--run-dir", run, "--hparams", TINY,
              "--num-workers", "1", "--checkpoint-every", "4", "--log-every", "4", "--wandb", "offline"]
     assert main(train + ["--num-steps", "8"]) == 0
-    assert main(train + ["--num-steps", "12"]) == 0  # the same command again resumes
     starts = [storage.read_json(storage.join(run, "starts", f))
               for f in storage.list_files(storage.join(run, "starts"))]
-    assert [s["resumed_from_step"] for s in starts] == [None, 8]
+    assert [s["resumed_from_step"] for s in starts] == [None]
     files = storage.list_files(run)
-    assert {"checkpoints/step_000000012/meta.json", "export/config.json", "export/model.safetensors",
-            "eval/step_000000012.json", "eval_latest.json"} <= set(files)
+    assert {"checkpoints/step_000000008/meta.json", "export/config.json", "export/model.safetensors",
+            "eval/step_000000008.json", "eval_latest.json"} <= set(files)
     assert any(f.startswith("wandb/") and f.endswith(".wandb") for f in files), "offline W&B run uploaded"
     assert main(["train", "--mode", "eval", "--config", CONFIG, "--examples", shards, "--run-dir", run]) == 0
     assert storage.read_json(storage.join(run, "eval_latest.json"))["eval_set"]["split"] == "eval"
@@ -111,12 +110,6 @@ def test_everything_on_s3(ray_session, s3_dir, folk_dir, tmp_path, monkeypatch, 
     finally:
         serve.shutdown()
 
-    sweep = storage.join(s3_dir, "sweep")
-    assert main(["tune", "--config", CONFIG, "--examples", shards, "--output", sweep, "--hparams", TINY,
-                 "--num-samples", "2", "--num-steps", "4", "--eval-every", "2", "--scheduler", "none",
-                 "--wandb", "disabled"]) == 0
-    assert {"results.csv", "results.parquet", "best/export/config.json", "best/export/model.safetensors",
-            "best/trial.json"} <= set(storage.list_files(sweep))
 
     assert list(cwd.iterdir()) == []
     # Ray's session folder (where its workers run) and this test's folders are all under the temp dir
