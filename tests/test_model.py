@@ -39,7 +39,9 @@ def random_windows(model, n: int, seed: int = 0) -> torch.Tensor:
     ("cat-drums_2bar_small", 4_636_672), ("hierdec-trio_16bar", 230_975_156),
     # GrooVAE, by hand: BiLSTM 2 x (539 x 2048 + 2048), mu and sigma 2 x (1024 x 256 + 256), decoder LSTMs
     # 539 x 1024 + 1024 and 512 x 1024 + 1024, z -> state 256 x 1024 + 1024, output 256 x 27 + 27
-    ("groovae_2bar_humanize", 4_085_019), ("groovae_4bar", 4_085_019)])
+    ("groovae_2bar_humanize", 4_085_019), ("groovae_4bar", 4_085_019),
+    # hits as controls: encoder input 27 + 9, decoder input 27 + 256 + 9
+    ("groovae_2bar_hits_control", 4_131_099)])
 def test_parameter_counts_equal_magenta(name, expected):
     with torch.device("meta"):
         model = build(name)
