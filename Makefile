@@ -3,10 +3,18 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
+JS := tests/js/node_modules/.installed
 
-.PHONY: setup demo test test-fast bench clean
+.PHONY: setup js demo test test-fast bench clean
 
 setup: $(STAMP)
+
+# magenta-js for the export checks, into tests/js (no global install); without npm the checks are skipped
+js:
+	@if [ -f $(JS) ] && [ $(JS) -nt tests/js/package-lock.json ]; then :; \
+	elif command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix tests/js --no-audit --no-fund --loglevel=error && touch $(JS); \
+	else echo "npm not found: the magenta-js checks will be skipped (install Node.js 18+ with npm, e.g. apt install nodejs npm)"; fi
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -18,7 +26,7 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(PY) -m raymvae.demo
 
-test: setup
+test: setup js
 	$(PY) -m pytest -q
 
 test-fast: setup  # the inner loop: everything but the Ray integration tests (under a minute)
@@ -32,4 +40,4 @@ bench: setup
 	$(PY) benchmarks/serve.py
 
 clean:
-	rm -rf $(VENV) .demo
+	rm -rf $(VENV) .demo tests/js/node_modules

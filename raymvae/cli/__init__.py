@@ -11,9 +11,9 @@ import logging
 import os
 import sys
 
-from raymvae.cli import configs, convert, corpus, generate, import_magenta, prepare, serve, train, tune
+from raymvae.cli import configs, convert, corpus, export, generate, import_magenta, prepare, serve, train, tune
 
-SUBCOMMANDS = [convert, prepare, import_magenta, train, tune, generate, serve, configs, corpus]
+SUBCOMMANDS = [convert, prepare, import_magenta, export, train, tune, generate, serve, configs, corpus]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -111,3 +111,22 @@ def load_tf_variables(model: MusicVAE, variables: dict[str, np.ndarray]) -> Musi
         for name, tensor, convert, _ in entries:
             tensor.copy_(torch.from_numpy(np.ascontiguousarray(convert(np.asarray(variables[name], np.float32)))))
     return model
+
+
+def tf_variables(model: MusicVAE) -> dict[str, np.ndarray]:
+    """The model's weights as Magenta's TF variables (``load_tf_variables`` run backwards), float32.
+
+    Every mapping above is affine (a permutation of the TF array's entries plus a constant: the forget
+    bias), so it is inverted generically: mapping the TF entries' flat indices gives, for each torch
+    entry, the TF entry it came from, and mapping zeros gives the constant to take off.
+    """
+    out: dict[str, np.ndarray] = {}
+    for name, tensor, convert, shape in variable_map(model):
+        size = int(np.prod(shape))
+        offset = np.asarray(convert(np.zeros(shape)), np.float64)
+        index = np.rint(np.asarray(convert(np.arange(size, dtype=np.float64).reshape(shape))) - offset)
+        flat = out.setdefault(name, np.zeros(size, np.float64))
+        value = tensor.detach().to("cpu", torch.float64).numpy()
+        flat[index.astype(np.int64).ravel()] = (value - offset).ravel()
+    return {name: flat.reshape(shape).astype(np.float32)
+            for (name, _, _, shape), flat in ((e, out[e[0]]) for e in variable_map(model))}

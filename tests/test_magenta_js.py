@@ -1,0 +1,127 @@
+"""Export to magenta-js: the checkpoint format read back (float32 exactly, quantized within a step), import from
+it, and magenta-js's own MusicVAE in Node loading the export and computing what PyTorch computes. No Ray."""
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from raymvae.cli import main
+from raymvae.export import load_export, save_export
+from raymvae.magenta_js import export_magenta_js, read_magenta_js
+from raymvae.model import build
+from raymvae.model.magenta_weights import tf_variables
+from raymvae.music import converter_for
+from raymvae.music.converters import SECONDS_PER_STEP
+
+JS = Path(__file__).parent / "js"
+SMALL = dict(enc_rnn_size=[16], dec_rnn_size=[16, 16], z_size=8)
+# magenta-js runs a hierarchical decoder only behind the hierarchical encoder: hier-trio, not hierdec-trio
+CONFIGS = ["cat-mel_2bar_small", "cat-drums_2bar_small", "hier-trio_16bar"]
+
+
+def small(name: str, seed: int = 0):
+    torch.manual_seed(seed)
+    return build(name, SMALL).eval()
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_export_reads_back_and_imports(name, tmp_path, capsys):
+    model = small(name)
+    run = tmp_path / "run"
+    save_export(str(run), model, 3)
+    assert main(["export", "magenta-js", "--model", str(run), "--output", str(tmp_path / "js")]) == 0
+    assert "magenta-js MusicVAE, float32 weights" in capsys.readouterr().out
+    spec = json.loads((tmp_path / "js" / "config.json").read_text())
+    assert spec["type"] == "MusicVAE" and spec["dataConverter"]["args"]["numSteps"] == model.seq_len
+    ref = tf_variables(model)
+    back = read_magenta_js(str(tmp_path / "js"))
+    assert back.keys() == ref.keys() and all(np.array_equal(back[k], ref[k]) for k in ref)
+    for nbytes in (1, 2):
+        export_magenta_js(model, str(tmp_path / f"q{nbytes}"), nbytes)
+        q = read_magenta_js(str(tmp_path / f"q{nbytes}"))
+        step = {k: (ref[k].max() - ref[k].min()) / (256 ** nbytes - 1) for k in ref}
+        assert all(np.abs(q[k] - ref[k]).max() <= step[k] / 2 + 1e-7 for k in ref)
+    size = lambda d: sum(f.stat().st_size for f in (tmp_path / d).iterdir())  # noqa: E731
+    assert size("q1") < 0.3 * size("js")
+    assert main(["import-magenta", "--checkpoint", str(tmp_path / "js"), "--config", name, "--hparams",
+                 "enc_rnn_size=[16],dec_rnn_size=[16,16],z_size=8", "--output", str(tmp_path / "back")]) == 0
+    imported, _ = load_export(str(tmp_path / "back"))
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(model.state_dict().values(),
+                                                                imported.state_dict().values()))
+
+
+def test_what_magenta_js_cannot_run_is_refused_in_one_line(tmp_path, capsys):
+    for name, hparams in (("cat-mel_2bar_small", dict(enc_rnn_size=[16, 16], dec_rnn_size=[16], z_size=8)),
+                          ("hierdec-mel_16bar", dict(enc_rnn_size=[16], dec_rnn_size=[16], z_size=8)),
+                          ("groovae_2bar_humanize", dict(enc_rnn_size=[16], dec_rnn_size=[16], z_size=8))):
+        save_export(str(tmp_path / name), build(name, hparams), 0)
+        assert main(["export", "magenta-js", "--model", str(tmp_path / name), "--output", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "single-layer bidirectional encoders only" in err and "no decoder for groovae_2bar_humanize" in err
+    assert "hierarchical decoder only behind a hierarchical encoder" in err
+    assert not (tmp_path / "x").exists()
+
+
+def quantized_json(conv, window: np.ndarray) -> dict:
+    """A window as the quantized NoteSequence JSON magenta-js reads (numbers, not protobuf JSON's strings)."""
+    ns = conv.decode(window[None])[0]
+    notes = [{"pitch": n.pitch, "velocity": n.velocity, "program": n.program, "instrument": n.instrument,
+              "isDrum": n.is_drum, "quantizedStartStep": round(n.start_time / SECONDS_PER_STEP),
+              "quantizedEndStep": round(n.end_time / SECONDS_PER_STEP)} for n in ns.notes]
+    return {"notes": notes, "totalQuantizedSteps": len(window), "quantizationInfo": {"stepsPerQuarter": 4}}
+
+
+def notes(ns: dict) -> list[tuple]:
+    """(pitch, start step, end step, drum) of a magenta-js NoteSequence, sorted."""
+    return sorted((n["pitch"], int(n.get("quantizedStartStep", 0)), int(n["quantizedEndStep"]),
+                   bool(n.get("isDrum", False))) for n in ns.get("notes", []))
+
+
+@pytest.mark.skipif(shutil.which("node") is None or not (JS / "node_modules" / "@magenta" / "music").is_dir(),
+                    reason="needs Node.js and magenta-js in tests/js (`make js` installs it with npm)")
+@pytest.mark.parametrize("name", CONFIGS)
+def test_magenta_js_loads_the_export_and_computes_the_same(name, tmp_path):
+    """magenta-js's MusicVAE (Node) encodes three real-looking windows to PyTorch's mu within 1e-4 and decodes
+    four fixed z by argmax to the same notes."""
+    model = small(name, seed=1)
+    served = tmp_path / "www"
+    export_magenta_js(model, str(served / "ckpt"))
+    conv = converter_for(name)
+    rng = np.random.default_rng(0)
+    with torch.no_grad():
+        windows = model.decode(torch.from_numpy(rng.standard_normal((3, 8)).astype(np.float32)), 1.0,
+                               generator=torch.Generator().manual_seed(0)).numpy()
+        mu = model.encode(torch.from_numpy(windows.astype(np.int64)))[0].numpy()
+        z = rng.standard_normal((4, 8)).astype(np.float32)
+        ours = model.decode(torch.from_numpy(z), None).numpy()
+    (tmp_path / "in.json").write_text(json.dumps({"sequences": [quantized_json(conv, w) for w in windows],
+                                                 "z": z.tolist()}))
+    handler = functools.partial(_QuietHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        done = subprocess.run(["node", str(JS / "musicvae_check.js"), f"http://127.0.0.1:{server.server_port}/ckpt",
+                               str(tmp_path / "in.json")], capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "NODE_PATH": str(JS / "node_modules")})
+    finally:
+        server.shutdown()
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert np.abs(np.asarray(out["mu"]) - mu).max() < 1e-4
+    for theirs, window in zip(out["decoded"], ours):
+        assert notes(theirs) == notes(quantized_json(conv, window))
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
