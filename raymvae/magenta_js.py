@@ -42,16 +42,10 @@ def converter_spec(model: MusicVAE) -> dict[str, Any]:
     args: dict[str, Any] = {"numSteps": model.seq_len}
     if hier_encoder:
         args["numSegments"] = int(cfg.model["level_lengths"][0])
-    if conv.family == "melody":
-        return {"type": "MelodyConverter", "args": {**args, "minPitch": conv.min_pitch, "maxPitch": conv.max_pitch}}
-    if conv.family == "drums":
-        drums = {**args, "pitchClasses": [list(c) for c in conv.pitch_classes]}
-        return {"type": "DrumRollConverter" if conv.roll_output else "DrumsConverter", "args": drums}
-    if conv.family == "trio":
-        mel = {"minPitch": conv.melody.min_pitch, "maxPitch": conv.melody.max_pitch}
-        return {"type": "TrioConverter", "args": {**args, "melArgs": mel, "bassArgs": dict(mel),
-                                                  "drumsArgs": {"pitchClasses": [list(c) for c in conv.drums.pitch_classes]}}}
-    raise UserError(f"magenta-js has no data converter for {name}")
+    kind, own = conv.js_converter()
+    if kind is None:
+        raise UserError(f"magenta-js has no data converter for {name}")
+    return {"type": kind, "args": {**args, **own}}
 
 
 def _quantize(value: np.ndarray, nbytes: int) -> tuple[bytes, dict[str, Any]]:

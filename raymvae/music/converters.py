@@ -172,6 +172,10 @@ class Converter:
         """Controls ``[n, T, control_depth]`` (float32) of target windows; None where the config has none."""
         return None
 
+    def js_converter(self) -> tuple[str | None, dict[str, Any]]:
+        """magenta-js's data converter for these windows: its type and arguments (None: it has none)."""
+        return None, {}
+
     @property
     def parts(self) -> list[tuple[str, "Converter"]]:
         """(name, part converter) of each instrument of a window, in column order."""
@@ -327,6 +331,9 @@ class MelodyConverter(Converter):
         _melody_to_notes(ns, window, self.min_pitch, 0, 0)
         return ns
 
+    def js_converter(self) -> tuple[str | None, dict[str, Any]]:
+        return "MelodyConverter", {"minPitch": self.min_pitch, "maxPitch": self.max_pitch}
+
     # A melody part: classes 0 no event, 1 note off, 2 + pitch - min_pitch.
     transposable = True
 
@@ -371,6 +378,10 @@ class DrumsConverter(Converter):
 
     def describe_empty(self) -> str:
         return f"no {self.slice_bars}-bar drum pattern (drum-channel hits, no silent bar inside, 4/4-type meter)"
+
+    def js_converter(self) -> tuple[str | None, dict[str, Any]]:
+        return ("DrumRollConverter" if self.roll_output else "DrumsConverter",
+                {"pitchClasses": [list(c) for c in self.pitch_classes]})
 
     def drum_groups(self, q: Quantized, sel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Unique onset steps of drum notes ``sel`` and their class bitmasks."""
@@ -447,6 +458,10 @@ class TrioConverter(Converter):
     @property
     def window_shape(self) -> tuple[int, ...]:
         return (self.window_steps, 3)
+
+    def js_converter(self) -> tuple[str | None, dict[str, Any]]:
+        mel = self.melody.js_converter()[1]
+        return "TrioConverter", {"melArgs": mel, "bassArgs": dict(mel), "drumsArgs": self.drums.js_converter()[1]}
 
     def describe_empty(self) -> str:
         return (f"no {self.slice_bars}-bar trio (needs a melody in programs 0-31, a bass in programs 32-39 and "
