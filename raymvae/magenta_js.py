@@ -30,8 +30,8 @@ def converter_spec(model: MusicVAE) -> dict[str, Any]:
     """magenta-js's ``dataConverter`` spec of a model; UserError where magenta-js cannot run it."""
     cfg, conv = model.config, model.codec.converter
     name = cfg.name
-    if conv.expressive or model.control_depth:
-        raise UserError(f"magenta-js has no decoder for {name} (GrooVAE and controls are not supported there)")
+    if model.control_depth:
+        raise UserError(f"magenta-js has no decoder for {name} (models that read controls are not exported yet)")
     hier_encoder = cfg.model["encoder"] == "hierarchical"
     if hier_encoder != (model.kind == "hierarchical"):
         raise UserError(f"magenta-js runs a hierarchical decoder only behind a hierarchical encoder (hier-* "

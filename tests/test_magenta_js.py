@@ -63,12 +63,13 @@ def test_export_reads_back_and_imports(name, tmp_path, capsys):
 def test_what_magenta_js_cannot_run_is_refused_in_one_line(tmp_path, capsys):
     for name, hparams in (("cat-mel_2bar_small", dict(enc_rnn_size=[16, 16], dec_rnn_size=[16], z_size=8)),
                           ("hierdec-mel_16bar", dict(enc_rnn_size=[16], dec_rnn_size=[16], z_size=8)),
-                          ("groovae_2bar_humanize", dict(enc_rnn_size=[16], dec_rnn_size=[16], z_size=8))):
+                          ("groovae_2bar_add_closed_hh", dict(enc_rnn_size=[16], dec_rnn_size=[16], z_size=8)),
+                          ("groovae_2bar_hits_control", dict(enc_rnn_size=[16], dec_rnn_size=[16], z_size=8))):
         save_export(str(tmp_path / name), build(name, hparams), 0)
         assert main(["export", "magenta-js", "--model", str(tmp_path / name), "--output", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
-    assert "single-layer bidirectional encoders only" in err and "no decoder for groovae_2bar_humanize" in err
-    assert "hierarchical decoder only behind a hierarchical encoder" in err
+    assert "single-layer bidirectional encoders only" in err and "hierarchical encoder" in err
+    assert "no data converter for groovae_2bar_add_closed_hh" in err and "groovae_2bar_hits_control" in err
     assert not (tmp_path / "x").exists()
 
 
@@ -87,26 +88,15 @@ def notes(ns: dict) -> list[tuple]:
                    bool(n.get("isDrum", False))) for n in ns.get("notes", []))
 
 
-@pytest.mark.skipif(shutil.which("node") is None or not (JS / "node_modules" / "@magenta" / "music").is_dir(),
-                    reason="needs Node.js and magenta-js in tests/js (`make js` installs it with npm)")
-@pytest.mark.parametrize("name", CONFIGS)
-def test_magenta_js_loads_the_export_and_computes_the_same(name, tmp_path):
-    """magenta-js's MusicVAE (Node) encodes three real-looking windows to PyTorch's mu within 1e-4 and decodes
-    four fixed z by argmax to the same notes."""
-    model = small(name, seed=1)
-    served = tmp_path / "www"
-    export_magenta_js(model, str(served / "ckpt"))
-    conv = converter_for(name)
-    rng = np.random.default_rng(0)
-    with torch.no_grad():
-        windows = model.decode(torch.from_numpy(rng.standard_normal((3, 8)).astype(np.float32)), 1.0,
-                               generator=torch.Generator().manual_seed(0)).numpy()
-        mu = model.encode(torch.from_numpy(windows.astype(np.int64)))[0].numpy()
-        z = rng.standard_normal((4, 8)).astype(np.float32)
-        ours = model.decode(torch.from_numpy(z), None).numpy()
-    (tmp_path / "in.json").write_text(json.dumps({"sequences": [quantized_json(conv, w) for w in windows],
-                                                 "z": z.tolist()}))
-    handler = functools.partial(_QuietHandler, directory=str(served))
+needs_node = pytest.mark.skipif(
+    shutil.which("node") is None or not (JS / "node_modules" / "@magenta" / "music").is_dir(),
+    reason="needs Node.js and magenta-js in tests/js (`make js` installs it with npm)")
+
+
+def run_magenta_js(tmp_path: Path, inputs: dict) -> dict:
+    """magenta-js's answer for the checkpoint in ``tmp_path/www/ckpt`` (served over HTTP on 127.0.0.1)."""
+    (tmp_path / "in.json").write_text(json.dumps(inputs))
+    handler = functools.partial(_QuietHandler, directory=str(tmp_path / "www"))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
@@ -116,10 +106,59 @@ def test_magenta_js_loads_the_export_and_computes_the_same(name, tmp_path):
     finally:
         server.shutdown()
     assert done.returncode == 0, done.stderr[-3000:]
-    out = json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@needs_node
+@pytest.mark.parametrize("name", CONFIGS)
+def test_magenta_js_loads_the_export_and_computes_the_same(name, tmp_path):
+    """magenta-js's MusicVAE (Node) encodes three real-looking windows to PyTorch's mu within 1e-4 and decodes
+    four fixed z by argmax to the same notes."""
+    model = small(name, seed=1)
+    export_magenta_js(model, str(tmp_path / "www" / "ckpt"))
+    conv = converter_for(name)
+    rng = np.random.default_rng(0)
+    with torch.no_grad():
+        windows = model.decode(torch.from_numpy(rng.standard_normal((3, 8)).astype(np.float32)), 1.0,
+                               generator=torch.Generator().manual_seed(0)).numpy()
+        mu = model.encode(torch.from_numpy(windows.astype(np.int64)))[0].numpy()
+        z = rng.standard_normal((4, 8)).astype(np.float32)
+        ours = model.decode(torch.from_numpy(z), None).numpy()
+    out = run_magenta_js(tmp_path, {"sequences": [quantized_json(conv, w) for w in windows], "z": z.tolist()})
     assert np.abs(np.asarray(out["mu"]) - mu).max() < 1e-4
     for theirs, window in zip(out["decoded"], ours):
         assert notes(theirs) == notes(quantized_json(conv, window))
+
+
+@needs_node
+@pytest.mark.parametrize("name", ["groovae_2bar_humanize", "groovae_2bar_tap_fixed_velocity"])
+def test_magenta_js_runs_an_exported_groovae(name, tmp_path):
+    """GrooVAE: magenta-js reads a performance (velocities, timing) to PyTorch's mu within 1e-4 and plays four
+    fixed z as PyTorch decodes them (hits; velocity within 1; onset within 1e-4 s)."""
+    from test_groove import performance
+
+    model = small(name, seed=2)
+    export_magenta_js(model, str(tmp_path / "www" / "ckpt"))
+    conv = converter_for(name, inference=True)
+    perf = performance()[:3]
+    perf[:, 0, 18:] = np.minimum(perf[:, 0, 18:], 0)  # no hit before the window starts
+    with torch.no_grad():
+        mu = model.encode_windows(perf)[0].numpy()
+        z = np.random.default_rng(1).standard_normal((4, 8)).astype(np.float32)
+        ours = model.decode(torch.from_numpy(z), None).numpy()
+    sequences = [{"notes": [{"pitch": n.pitch, "velocity": n.velocity, "startTime": n.start_time, "endTime": n.end_time,
+                             "isDrum": True} for n in conv.decode(w[None])[0].notes],
+                  "tempos": [{"qpm": 120}], "totalTime": 4.0} for w in perf]
+    out = run_magenta_js(tmp_path, {"sequences": sequences, "z": z.tolist()})
+    assert np.abs(np.asarray(out["mu"]) - mu).max() < 1e-4
+    pitches = [c[0] for c in conv.output_pitch_classes]
+    for theirs, frames in zip(out["decoded"], ours):
+        expected = sorted((pitches[c], round(float(frames[t, 9 + c]) * 127),
+                           (t - float(np.clip(frames[t, 18 + c] / 2, -0.5, 0.5))) * SECONDS_PER_STEP)
+                          for t, c in zip(*np.nonzero(frames[:, :9] > 0.5)))
+        got = sorted((n["pitch"], n["velocity"], n.get("startTime", 0.0)) for n in theirs["notes"])
+        assert [g[0] for g in got] == [e[0] for e in expected]
+        assert all(abs(g[1] - e[1]) <= 1 and abs(g[2] - e[2]) < 1e-4 for g, e in zip(got, expected))
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

@@ -604,6 +604,14 @@ class GrooveConverter(Converter):
     def describe_dropped(self) -> str:
         return f"drum notes whose pitch is not in the {self.pitch_map} drum map"
 
+    def js_converter(self) -> tuple[str | None, dict[str, Any]]:
+        """magenta-js's GrooveConverter reads humanize and tapify (its tapify zeroes velocities too: fixed
+        velocities come with it and only with it) in the General-MIDI map; it has no instruments to add."""
+        if self.add_instruments or self.fixed_velocities != self.tapify:
+            return None, {}
+        return "GrooveConverter", {"stepsPerQuarter": STEPS_PER_QUARTER, "humanize": self.humanize,
+                                   "tapify": self.tapify, "pitchClasses": [list(c) for c in self.output_pitch_classes]}
+
     def encode_taps(self, data: bytes) -> np.ndarray:
         """Windows of any rhythm: every note of the file, of any instrument, read as an open hi-hat hit
         at its velocity and timing (what tap2drum's tapify input keeps of a performance)."""
