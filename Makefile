@@ -29,8 +29,8 @@ demo: setup
 test: setup js
 	$(PY) -m pytest -q
 
-test-fast: setup  # the inner loop: everything but the Ray integration tests (under a minute)
-	$(PY) -m pytest -q -m "not ray"
+test-fast: setup  # the inner loop: everything but the Ray and Node integration tests (under a minute)
+	$(PY) -m pytest -q -m "not ray and not js"
 
 bench: setup
 	$(PY) benchmarks/convert.py
