@@ -118,13 +118,17 @@ class Converter:
     def encode_midi(self, data: bytes, report: dict[str, int] | None = None) -> np.ndarray:
         """All windows of a MIDI file, deterministic order; MidiError if unreadable. ``report`` (a dict),
         when given, receives counts of what the conversion left out (e.g. ``notes_dropped``)."""
+        return self._safe_encode(self._read(data), report)
+
+    @staticmethod
+    def _read(data: bytes) -> NoteArrays:
+        """The notes of MIDI bytes; MidiError, and nothing else, if they cannot be read."""
         try:
-            notes = parse_midi(data)
+            return parse_midi(data)
         except MidiError:
             raise
         except Exception as exc:  # noqa: BLE001 - contract: only MidiError escapes
             raise MidiError(f"unreadable MIDI: {exc}") from exc
-        return self._safe_encode(notes, report)
 
     def encode_note_sequence(self, ns, report: dict[str, int] | None = None) -> np.ndarray:
         """All windows of a note_seq NoteSequence proto."""
@@ -615,12 +619,7 @@ class GrooveConverter(Converter):
     def encode_taps(self, data: bytes) -> np.ndarray:
         """Windows of any rhythm: every note of the file, of any instrument, read as an open hi-hat hit
         at its velocity and timing (what tap2drum's tapify input keeps of a performance)."""
-        try:
-            notes = parse_midi(data)
-        except MidiError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - contract: only MidiError escapes
-            raise MidiError(f"unreadable MIDI: {exc}") from exc
+        notes = self._read(data)
         notes.is_drum = np.ones(len(notes), bool)
         notes.pitch = np.full(len(notes), self.pitch_classes[OPEN_HH][0], np.int64)
         return self._safe_encode(notes)
