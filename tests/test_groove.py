@@ -60,6 +60,9 @@ def test_pitches_outside_the_map_are_dropped_and_counted_and_inference_uses_the_
     inf = converter_for("groovae_2bar_humanize", inference=True).encode_midi(data)
     assert np.argwhere(inf[0, :, :9] > 0).tolist() == [[0, KICK], [4, KICK], [20, 4]]  # GM: 45 is the low tom
     assert all(p in sum(ROLAND_DRUM_PITCH_CLASSES, []) for p in (36, 38, 42, 46))
+    from raymvae.music.converters import GrooveConverter  # README: `pitch_classes: reduced` trains on GM files
+
+    assert np.array_equal(GrooveConverter("gm", 2, pitch_classes="reduced").encode_midi(data), inf)
 
 
 def test_windows_tile_the_file_from_bar_zero_silent_ones_kept_and_time_rules_hold():

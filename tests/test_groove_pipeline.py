@@ -113,7 +113,7 @@ def test_prepare_train_and_the_three_modes(ray_session, corpus, tmp_path, capsys
                  "--output", str(out / "t"), "--precision", "fp32"]) == 0
     (row,) = pq.read_table(out / "t" / "manifest.parquet").to_pylist()
     assert len(row["z"]) == 1 and (out / "t" / row["path"]).exists()
-    assert len(conv.encode_taps(taps)) == 1 and len(conv.encode_midi(taps)) == 0  # not drums, yet a rhythm
+    assert len(conv.encode_performance(taps, taps=True)[0]) == 1 and len(conv.encode_midi(taps)) == 0  # a rhythm
 
     # a file with no drums is refused in one line, exit code 2
     capsys.readouterr()

@@ -10,7 +10,7 @@ from raymvae import storage
 from raymvae.errors import UserError
 from raymvae.generate.batch import relative_path
 from raymvae.model import MusicVAE, grid, lerp, slerp
-from raymvae.music import MidiError, converter_for, parse_midi
+from raymvae.music import MidiError, converter_for
 
 
 class NoWindowError(UserError):
@@ -131,14 +131,13 @@ def file_windows(model: MusicVAE, path: str, taps: bool = False) -> tuple[np.nda
 def performance_windows(conv, data: bytes, name: str, taps: bool = False) -> tuple[np.ndarray, float]:
     """(windows, qpm) of GrooVAE input bytes; NoWindowError says why there is none."""
     try:
-        windows = conv.encode_taps(data) if taps else conv.encode_midi(data)
-        qpms = parse_midi(data).tempo_qpms
+        windows, qpm = conv.encode_performance(data, taps)
     except MidiError as exc:
         raise NoWindowError(f"{name}: cannot read MIDI ({exc})") from exc
     if len(windows) == 0:
         raise NoWindowError(f"{name}: no {conv.slice_bars}-bar rhythm (notes of any instrument, one tempo, one "
                             f"4/4-type meter)" if taps else f"{name}: {conv.describe_empty()}")
-    return windows, float(qpms[0]) if len(qpms) else 120.0
+    return windows, qpm
 
 
 def _performance_row(model: MusicVAE, kind: str, i: int, seed: int, temperature: float | None, source: str,
@@ -172,14 +171,19 @@ def looped(z: np.ndarray, n: int) -> np.ndarray:
     return z[np.arange(n) % len(z)]
 
 
+def check_transfer(model: MusicVAE) -> None:
+    """UserError unless ``model`` reads the hits as controls, which groove transfer decodes under."""
+    if not model.control_depth:
+        raise UserError(f"groove transfer needs a model that reads the hits as controls "
+                        f"(groovae_2bar_hits_control); the model is {model.config.name}")
+
+
 def transfer_rows(model: MusicVAE, groove: str, patterns: list[str], seed: int,
                   temperature: float | None) -> list[dict[str, Any]]:
     """Groove transfer with a model that reads the hits as controls (groovae_2bar_hits_control): encode
     the groove file, then decode its z under each pattern's hits (window j of a pattern takes the groove's
     window j, looping), so the pattern is played with the groove's velocities and timing."""
-    if not model.control_depth:
-        raise UserError(f"groove transfer needs a model that reads the hits as controls "
-                        f"(groovae_2bar_hits_control); the run dir holds {model.config.name}")
+    check_transfer(model)
     source, _ = file_windows(model, groove)
     with torch.no_grad():
         z = model.encode_windows(source)[0].numpy()

@@ -122,11 +122,8 @@ def tf_variables(model: MusicVAE) -> dict[str, np.ndarray]:
     """
     out: dict[str, np.ndarray] = {}
     for name, tensor, convert, shape in variable_map(model):
-        size = int(np.prod(shape))
         offset = np.asarray(convert(np.zeros(shape)), np.float64)
-        index = np.rint(np.asarray(convert(np.arange(size, dtype=np.float64).reshape(shape))) - offset)
-        flat = out.setdefault(name, np.zeros(size, np.float64))
-        value = tensor.detach().to("cpu", torch.float64).numpy()
-        flat[index.astype(np.int64).ravel()] = (value - offset).ravel()
-    return {name: flat.reshape(shape).astype(np.float32)
-            for (name, _, _, shape), flat in ((e, out[e[0]]) for e in variable_map(model))}
+        index = np.rint(np.asarray(convert(np.arange(np.prod(shape), dtype=np.float64).reshape(shape))) - offset)
+        flat = out.setdefault(name, np.zeros(shape, np.float64)).reshape(-1)  # a view: fills out[name]
+        flat[index.astype(np.int64).ravel()] = (tensor.detach().to("cpu", torch.float64).numpy() - offset).ravel()
+    return {name: value.astype(np.float32) for name, value in out.items()}

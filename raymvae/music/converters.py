@@ -616,13 +616,16 @@ class GrooveConverter(Converter):
         return "GrooveConverter", {"stepsPerQuarter": STEPS_PER_QUARTER, "humanize": self.humanize,
                                    "tapify": self.tapify, "pitchClasses": [list(c) for c in self.output_pitch_classes]}
 
-    def encode_taps(self, data: bytes) -> np.ndarray:
-        """Windows of any rhythm: every note of the file, of any instrument, read as an open hi-hat hit
-        at its velocity and timing (what tap2drum's tapify input keeps of a performance)."""
+    def encode_performance(self, data: bytes, taps: bool = False) -> tuple[np.ndarray, float]:
+        """(windows, tempo in qpm) of MIDI bytes, read once; with ``taps``, any rhythm: every note of the
+        file, of any instrument, read as an open hi-hat hit at its velocity and timing (what tap2drum's
+        tapify input keeps of a performance)."""
         notes = self._read(data)
-        notes.is_drum = np.ones(len(notes), bool)
-        notes.pitch = np.full(len(notes), self.pitch_classes[OPEN_HH][0], np.int64)
-        return self._safe_encode(notes)
+        if taps:
+            notes.is_drum = np.ones(len(notes), bool)
+            notes.pitch = np.full(len(notes), self.pitch_classes[OPEN_HH][0], np.int64)
+        qpm = float(notes.tempo_qpms[0]) if len(notes.tempo_qpms) else OUTPUT_QPM
+        return self._safe_encode(notes), qpm
 
     def encode_notes(self, notes: NoteArrays, report: dict[str, int] | None = None) -> np.ndarray:
         """The whole file (never split on time changes) on one grid; one window per ``slice_bars`` bars from

@@ -25,7 +25,8 @@ from ray.serve import Application
 from raymvae import storage
 from raymvae.export import has_export
 from raymvae.generate.constraints import apply_actor
-from raymvae.generate.plan import interpolate, looped, prior_z
+from raymvae.errors import UserError
+from raymvae.generate.plan import check_transfer, interpolate, looped, prior_z
 from raymvae.serve.schemas import (AttributeRequest, DecodeRequest, Encoded, EncodeRequest, InterpolateRequest,
                                    Performance, PerformanceRequest, SampleRequest, Sequences, TransferRequest)
 from raymvae.serve.service import BadRequest, Job, ModelService, Result
@@ -255,9 +256,10 @@ class MusicVAEServer:
     async def groove_transfer(self, req: TransferRequest) -> dict:
         """GrooVAE with hits as controls: the pattern's hits played with the groove's feel (its z, looped
         over the pattern's windows), at the pattern's tempo."""
-        if not self.service.model.control_depth:
-            raise BadRequest(f"groove transfer needs a model that reads the hits as controls "
-                             f"(groovae_2bar_hits_control); this server runs {self.service.model.config.name}")
+        try:
+            check_transfer(self.service.model)
+        except UserError as exc:
+            raise BadRequest(str(exc)) from exc
         groove, _ = self.service.performance(req.groove, "groove")
         pattern, qpm = self.service.performance(req.pattern, "pattern")
         return await self._performance(groove, qpm, req.temperature, req.seed,
