@@ -5,7 +5,7 @@ Development check, not part of the test suite (users do not have that folder):
 Per file, class-index windows are compared as multisets (Magenta dedupes through a set); for configs
 where the reference keeps at most 5 windows per file, the reference must be a subset of ours. GrooVAE
 windows are compared in order, inputs and outputs, within 1e-6, in both pitch maps (training and
-``#infer``). Configs raymvae does not support yet are listed and skipped.
+``#infer``). Chord-conditioned windows are compared as sets of (melody, chords) pairs, and their count. Configs raymvae does not support yet are listed and skipped.
 """
 import collections
 import sys
@@ -32,6 +32,22 @@ def check_classes(cfg: str, ref) -> list:
         b = collections.Counter(r.tobytes() for r in theirs.astype(np.int16).reshape((-1,) + ours.shape[1:]))
         if not ((not (b - a)) if capped else (a == b)):
             bad.append((name, len(ours), len(theirs)))
+    return bad
+
+
+def check_chords(cfg: str, ref) -> list:
+    """Sets of (melody, chords) pairs per file."""
+    conv = converter_for(cfg)
+    bad = []
+    for name, status in zip(ref["__files__"], ref["__status__"]):
+        if status != "ok":
+            continue
+        mel, ctl = conv.encode_midi((midi_dir / name).read_bytes(), with_controls=True)
+        ours = {np.stack([m, c]).astype(np.int16).tobytes() for m, c in zip(mel, ctl)}
+        theirs = {np.stack([m, c]).astype(np.int16).tobytes()
+                  for m, c in zip(ref[f"{name}#outputs"], ref[f"{name}#controls"])}
+        if ours != theirs or len(mel) != len(ref[f"{name}#outputs"]):
+            bad.append((name, len(mel), len(theirs), len(ours & theirs)))
     return bad
 
 
@@ -63,7 +79,8 @@ for ref_file in sorted(ref_dir.glob("*.npz")):
         print(f"{cfg}: skipped ({exc})"[:160])
         continue
     ref = np.load(ref_file)
-    bad = (check_groove if conv.family == "groove" else check_classes)(cfg, ref)
+    check = {"groove": check_groove, "chord_melody": check_chords}.get(conv.family, check_classes)
+    bad = check(cfg, ref)
     files = sum(s == "ok" for s in ref["__status__"]) + (sum(s == "ok" for s in ref["__status_infer__"])
                                                          if conv.family == "groove" else 0)
     bad_total += len(bad)

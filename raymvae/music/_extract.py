@@ -48,7 +48,7 @@ def extract_melodies(starts, ends, pitches, velocities, is_drum, steps_per_bar,
 
     gap_steps < 0 disables the gap rule, max_steps < 0 disables truncation,
     pad_to > 0 left/right pads the (single) melody to that total length as
-    ``pad_to_total_time`` does. Returns (flat events, offsets).
+    ``pad_to_total_time`` does. Returns (flat events, offsets, start step of each melody).
     """
     n = starts.shape[0]
     cap = 16
@@ -56,6 +56,7 @@ def extract_melodies(starts, ends, pitches, velocities, is_drum, steps_per_bar,
         cap = max(int(ends.max()), pad_to, 16) + 2 * steps_per_bar
     ev = np.empty(cap, np.int64)
     chunks = []
+    first_steps = []
     search = 0
     i0 = 0
     while True:
@@ -103,9 +104,12 @@ def extract_melodies(starts, ends, pitches, velocities, is_drum, steps_per_bar,
             full[mstart:mstart + length] = ev[:length]
             flen = _pad_melody(full, mstart + length, pad_to) if pad_to > mstart + length else pad_to
             chunks.append(full[:flen].copy())
+            first_steps.append(0)
         else:
             chunks.append(ev[:length].copy())
-    return _flatten(chunks)
+            first_steps.append(mstart)
+    flat, offsets = _flatten(chunks)
+    return flat, offsets, np.array(first_steps, np.int64)
 
 
 @njit(cache=True)
@@ -188,9 +192,9 @@ def unique_rows(w):
 
 
 @njit(cache=True)
-def melody_windows(start, end, pitch, velocity, is_drum, instrument, program, program_lo, program_hi,
-                   min_pitch, max_pitch, steps_per_bar, gap_steps, max_steps, window_steps):
-    """Deduplicated class-index windows of a quantized piece's melodies, in one call.
+def melody_slices(start, end, pitch, velocity, is_drum, instrument, program, program_lo, program_hi,
+                  min_pitch, max_pitch, steps_per_bar, gap_steps, max_steps, window_steps):
+    """Class-index windows of a quantized piece's melodies with the step each starts at, not deduplicated.
 
     Notes in the program range (``program_lo`` < 0: any) and pitch range are
     taken instrument by instrument, sorted by (start, -pitch) as note-seq
@@ -212,18 +216,22 @@ def melody_windows(start, end, pitch, velocity, is_drum, instrument, program, pr
             bounds.append(k)
     bounds.append(idx.shape[0])
     melodies = []
+    melody_starts = []
     total = 0
     for i in range(len(bounds) - 1):
         a, b = bounds[i], bounds[i + 1]
-        ev, offs = extract_melodies(s[a:b], e[a:b], p[a:b], v[a:b], d[a:b], steps_per_bar, gap_steps, max_steps, 0)
+        ev, offs, firsts = extract_melodies(s[a:b], e[a:b], p[a:b], v[a:b], d[a:b], steps_per_bar, gap_steps,
+                                            max_steps, 0)
         for m in range(offs.shape[0] - 1):
             length = offs[m + 1] - offs[m]
             if length >= window_steps:
                 melodies.append(ev[offs[m]:offs[m + 1]])
+                melody_starts.append(firsts[m])
                 total += (length - window_steps) // steps_per_bar + 1
     out = np.empty((total, window_steps), np.int16)
+    at = np.empty(total, np.int64)
     r = 0
-    for seq in melodies:
+    for seq, first in zip(melodies, melody_starts):
         for h in range(0, seq.shape[0] - window_steps + 1, steps_per_bar):
             seen_note = False
             for j in range(window_steps):
@@ -235,5 +243,15 @@ def melody_windows(start, end, pitch, velocity, is_drum, instrument, program, pr
                 else:
                     out[r, j] = x - min_pitch + 2
                     seen_note = True
+            at[r] = first + h
             r += 1
+    return out, at
+
+
+@njit(cache=True)
+def melody_windows(start, end, pitch, velocity, is_drum, instrument, program, program_lo, program_hi,
+                   min_pitch, max_pitch, steps_per_bar, gap_steps, max_steps, window_steps):
+    """Deduplicated class-index windows of a quantized piece's melodies (``melody_slices``), in one call."""
+    out, _ = melody_slices(start, end, pitch, velocity, is_drum, instrument, program, program_lo, program_hi,
+                           min_pitch, max_pitch, steps_per_bar, gap_steps, max_steps, window_steps)
     return out[unique_rows(out)]

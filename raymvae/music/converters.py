@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from raymvae.music import _extract, quality, stats
+from raymvae.music import _extract, chords, quality, stats
 from raymvae.music.errors import MidiError
 from raymvae.music.midi_write import note_sequence_to_midi_bytes
 from raymvae.music.sequence import (NoteArrays, Piece, Quantized, QuantizeError, from_note_sequence, parse_midi,
-                                    quantize, quantized_pieces)
+                                    quantize, quantized_pieces, split_on_time_changes)
 
 STEPS_PER_QUARTER = 4
 STEPS_PER_BAR = 16
@@ -82,6 +82,12 @@ def drum_bits(windows: np.ndarray, num_drum_classes: int) -> np.ndarray:
 def transpose(windows: np.ndarray, lo: int, hi: int, num_classes: int, rng: np.random.Generator) -> np.ndarray:
     """Shift the pitch classes (>= 2) of melody windows [N, T] (or [N, T, k] columns) by a random
     amount in [lo, hi] per row, narrowed per row so that every note stays within the class range."""
+    return transpose_by(windows, lo, hi, num_classes, rng)[0]
+
+
+def transpose_by(windows: np.ndarray, lo: int, hi: int, num_classes: int, rng: np.random.Generator
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """``transpose`` and the shift [N] it drew for each row."""
     w = windows.astype(np.int64)
     flat = w.reshape(len(w), -1)
     is_pitch = flat >= 2
@@ -92,7 +98,7 @@ def transpose(windows: np.ndarray, lo: int, hi: int, num_classes: int, rng: np.r
     high = np.where(has, np.minimum(hi, num_classes - 1 - top), hi)
     shift = rng.integers(low, high + 1)
     out = np.where(is_pitch, flat + shift[:, None], flat)
-    return out.reshape(w.shape).astype(windows.dtype)
+    return out.reshape(w.shape).astype(windows.dtype), shift
 
 
 def _melody_classes(events: np.ndarray, min_pitch: int) -> np.ndarray:
@@ -318,7 +324,7 @@ class MelodyConverter(Converter):
         """Melody events of the notes ``sel`` (one instrument), note-seq's order."""
         order = np.lexsort((-q.pitch[sel], q.start[sel]))
         idx = sel[order]
-        ev, offs = _extract.extract_melodies(
+        ev, offs, _ = _extract.extract_melodies(
             q.start[idx], q.end[idx], q.pitch[idx], q.velocity[idx], q.is_drum[idx],
             STEPS_PER_BAR, gap_steps, max_steps, pad_to)
         return ev, offs
@@ -356,6 +362,110 @@ class MelodyConverter(Converter):
 
     def part_attribute_values(self, windows: np.ndarray, name: str) -> np.ndarray:
         return np.array([MELODY_ATTRIBUTES[name](ns) for ns in self.decode(windows)], np.float64)
+
+
+class ChordMelodyConverter(MelodyConverter):
+    """``OneHotMelodyConverter(chord_encoding=TriadChordOneHotEncoding())``: melodies with the chord of every
+    step (``raymvae.music.chords``), as windows ``[n, T, 2]`` = (melody class, chord class); the chords are
+    the controls the model reads beside the melody. Windows are deduplicated as (melody, chords) pairs per
+    split piece, so one melody can come with several chord sequences."""
+
+    family = "chord_melody"
+    control_depth = chords.NUM_CLASSES
+
+    @property
+    def window_shape(self) -> tuple[int, ...]:
+        return (self.window_steps, 2)
+
+    def describe_empty(self) -> str:
+        return super().describe_empty() + " whose chords could be had (annotated or inferred)"
+
+    def encode_midi(self, data: bytes, report: dict[str, int] | None = None, with_controls: bool = False):
+        """The melody windows ``[n, T]`` of a MIDI file; with ``with_controls`` also their chord classes
+        ``[n, T]`` (int16 both)."""
+        w = super().encode_midi(data, report)
+        return (w[..., 0], w[..., 1]) if with_controls else w[..., 0]
+
+    def encode_notes(self, notes: NoteArrays, report: dict[str, int] | None = None) -> np.ndarray:
+        """Windows ``[n, T, 2]`` of every split piece whose chords can be had."""
+        lo, hi = self.valid_programs or (-1, -1)
+        gap, max_steps = _step_limits(self.gap_bars, self.max_bars)
+        parts = []
+        for piece in split_on_time_changes(notes):
+            n = piece.notes
+            keep = (n.pitch >= self.min_pitch) & (n.pitch <= self.max_pitch)
+            if self.valid_programs:
+                keep &= (n.program >= lo) & (n.program <= hi)
+            piece = Piece(n.take(np.flatnonzero(keep)), piece.tempos, piece.time_signatures, piece.chords)
+            try:
+                q = quantize(piece, STEPS_PER_QUARTER)
+            except QuantizeError:
+                continue
+            if q.steps_per_bar != STEPS_PER_BAR:
+                continue
+            if q.total_steps > MAX_PIECE_STEPS:
+                raise MidiError(f"piece of {q.total_steps} steps is longer than {MAX_PIECE_STEPS}; file is corrupt")
+            melody, at = _extract.melody_slices(
+                q.start, q.end, q.pitch, q.velocity, q.is_drum, q.instrument, q.program, lo, hi, self.min_pitch,
+                self.max_pitch, STEPS_PER_BAR, gap, max_steps, self.window_steps)
+            if not len(melody):
+                continue
+            try:
+                figures, pad = chords.step_chords(piece, q, STEPS_PER_QUARTER)
+                symbols = sorted(set(figures) | {pad})
+                ids = np.array([symbols.index(f) for f in figures] + [symbols.index(pad)], np.int64)
+                steps = np.minimum(at[:, None] + np.arange(self.window_steps), len(figures))
+                rows = np.concatenate([melody.astype(np.int64), ids[steps]], 1)
+                rows = rows[_extract.unique_rows(rows)]
+                classes = np.array([chords.encode(f) for f in symbols], np.int64)
+            except chords.ChordError:
+                continue
+            t = self.window_steps
+            parts.append(np.stack([rows[:, :t], classes[rows[:, t:]]], -1))
+        if not parts:
+            return np.zeros((0,) + self.window_shape, self.dtype)
+        return np.concatenate(parts).astype(self.dtype)
+
+    def controls(self, windows: np.ndarray) -> np.ndarray | None:
+        """The chord of every step, one-hot ``[n, T, 49]``."""
+        return np.eye(chords.NUM_CLASSES, dtype=np.float32)[np.asarray(windows)[..., 1]]
+
+    def split(self, windows: np.ndarray) -> list[np.ndarray]:
+        """The melody (column 0): what statistics, attributes and sample quality read."""
+        return [np.asarray(windows)[..., 0]]
+
+    def augment(self, windows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Transposition of melody and chords together (Magenta transposes the NoteSequence, chord symbols
+        included), by one shift per window narrowed so that every note stays in range."""
+        lo, hi = self.transpose_range
+        if lo == 0 and hi == 0:
+            return windows
+        out = windows.copy()
+        out[..., 0], shift = transpose_by(windows[..., 0], lo, hi, self.num_classes, rng)
+        out[..., 1] = chords.transpose(windows[..., 1], shift[:, None])
+        return out
+
+    def with_chords(self, melodies: np.ndarray, chord_classes: np.ndarray) -> np.ndarray:
+        """Windows ``[n, T, 2]`` from melody windows ``[n, T]`` and the chords they were decoded under."""
+        m = np.asarray(melodies)
+        return np.stack([m, np.broadcast_to(np.asarray(chord_classes), m.shape)], -1).astype(self.dtype)
+
+    def _decode_one(self, window: np.ndarray):
+        """The melody, with a CHORD_SYMBOL annotation at every chord change (Magenta's
+        ``add_chords_to_sequence``), so the file carries its chords as text events."""
+        ns = super()._decode_one(window[:, 0])
+        previous = None
+        for step, c in enumerate(window[:, 1].tolist()):
+            if c != previous:
+                ta = ns.text_annotations.add()
+                ta.time = step * SECONDS_PER_STEP
+                ta.text = chords.name(c)
+                ta.annotation_type = ta.CHORD_SYMBOL
+                previous = c
+        return ns
+
+    def js_converter(self) -> tuple[str | None, dict[str, Any]]:
+        return None, {}
 
 
 class DrumsConverter(Converter):
@@ -746,7 +856,8 @@ class GrooveConverter(Converter):
         return self.hits(windows)[..., GROOVE_DRUMS.index(name.split("_", 1)[1])].mean(axis=1)
 
 
-_FAMILIES = {"melody": MelodyConverter, "drums": DrumsConverter, "trio": TrioConverter, "groove": GrooveConverter}
+_FAMILIES = {"melody": MelodyConverter, "chord_melody": ChordMelodyConverter, "drums": DrumsConverter,
+             "trio": TrioConverter, "groove": GrooveConverter}
 
 
 def converter_for(config, inference: bool = False) -> Converter:

@@ -37,6 +37,7 @@ class NoteArrays:
     total_time: float = 0.0
     ticks_per_quarter: int = STANDARD_PPQ
     problems: int = 0
+    chords: list = field(default_factory=list)  # [(time, symbol)]: a NoteSequence's CHORD_SYMBOL annotations
 
     def __len__(self) -> int:
         return int(self.start.shape[0])
@@ -47,7 +48,7 @@ class NoteArrays:
             self.start[idx], self.end[idx], self.pitch[idx], self.velocity[idx],
             self.instrument[idx], self.program[idx], self.is_drum[idx],
             self.tempo_times, self.tempo_qpms, self.ts_times, self.ts_nums, self.ts_dens,
-            self.total_time, self.ticks_per_quarter, self.problems)
+            self.total_time, self.ticks_per_quarter, self.problems, self.chords)
 
 
 def parse_midi(data: bytes) -> NoteArrays:
@@ -120,12 +121,19 @@ def to_note_sequence(notes: NoteArrays):
         n = ns.notes.add()
         n.start_time, n.end_time, n.pitch, n.velocity = s, e, p, v
         n.instrument, n.program, n.is_drum = i, prog, d
+    for t, text in notes.chords:
+        ta = ns.text_annotations.add()
+        ta.time, ta.text = t, text
+        ta.annotation_type = music_pb2.NoteSequence.TextAnnotation.CHORD_SYMBOL
     ns.total_time = notes.total_time
     return ns
 
 
 def from_note_sequence(ns) -> NoteArrays:
-    """note_seq NoteSequence proto (unquantized) -> NoteArrays."""
+    """note_seq NoteSequence proto (unquantized) -> NoteArrays (with its chord symbols)."""
+    from note_seq.protobuf import music_pb2
+
+    chord_symbol = music_pb2.NoteSequence.TextAnnotation.CHORD_SYMBOL
     notes = list(ns.notes)
     tempos = list(ns.tempos)
     tss = list(ns.time_signatures)
@@ -143,7 +151,8 @@ def from_note_sequence(ns) -> NoteArrays:
         ts_nums=np.array([t.numerator for t in tss], np.int64),
         ts_dens=np.array([t.denominator for t in tss], np.int64),
         total_time=float(ns.total_time),
-        ticks_per_quarter=int(ns.ticks_per_quarter or STANDARD_PPQ))
+        ticks_per_quarter=int(ns.ticks_per_quarter or STANDARD_PPQ),
+        chords=[(a.time, a.text) for a in ns.text_annotations if a.annotation_type == chord_symbol])
 
 
 @dataclass
@@ -153,6 +162,7 @@ class Piece:
     notes: NoteArrays
     tempos: list  # [(time, qpm)]
     time_signatures: list  # [(time, num, den)]
+    chords: list = field(default_factory=list)  # [(time, symbol)], carried into the piece as note-seq does
 
 
 def _carry_events(events: list, split_times: list) -> list[list]:
@@ -218,6 +228,7 @@ def split_on_time_changes(notes: NoteArrays) -> list[Piece]:
                                                               notes.ts_dens.tolist())], splits)
     tempo_by_piece = _carry_events([(t, q) for t, q in zip(notes.tempo_times.tolist(),
                                                           notes.tempo_qpms.tolist())], splits)
+    chords_by_piece = _carry_events(list(notes.chords), splits)
     pieces = []
     bounds = np.searchsorted(piece_of, np.arange(len(splits)), side="left")
     for i in range(len(splits) - 1):
@@ -227,7 +238,8 @@ def split_on_time_changes(notes: NoteArrays) -> list[Piece]:
         sub.start = sub.start - s0
         sub.end = np.minimum(sub.end, s1) - s0
         sub.total_time = float(sub.end.max()) if len(idx) and sub.end.max() > 0.0 else 0.0
-        pieces.append(Piece(sub, tempo_by_piece[i], ts_by_piece[i]))
+        sub.chords = []
+        pieces.append(Piece(sub, tempo_by_piece[i], ts_by_piece[i], chords_by_piece[i]))
     return pieces
 
 

@@ -1,0 +1,108 @@
+"""Chords for chord-conditioned melodies, as Magenta's ``OneHotMelodyConverter(chord_encoding=...)`` gets them.
+
+Per split piece: the chord symbols the piece carries (a NoteSequence's
+CHORD_SYMBOL annotations) or, where it has none, note-seq's own
+``infer_chords_for_sequence`` with its defaults, exactly as Magenta's
+converter calls it; then the chord active at every step
+(``chords_lib.event_list_chords``) and its ``TriadChordOneHotEncoding``
+class: 0 N.C., 1-12 major C..B, 13-24 minor, 25-36 augmented, 37-48
+diminished. A piece whose chords cannot be had (inference fails, two chords
+on one step, a chord that is not a triad) gives no windows, as in Magenta.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from raymvae.music.sequence import Piece, Quantized
+
+NUM_CLASSES = 49
+NO_CHORD = "N.C."
+_QUALITIES = ("", "m", "aug", "dim")
+_ROOTS = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+
+
+class ChordError(ValueError):
+    """A chord symbol this encoding cannot hold, or a piece whose chords cannot be had."""
+
+
+def encode(figure: str) -> int:
+    """``TriadChordOneHotEncoding.encode_event``: the class of a chord symbol ('C', 'F#m7', 'N.C.')."""
+    from note_seq import chord_symbols_lib
+    from note_seq.chords_encoder_decoder import ChordEncodingError, TriadChordOneHotEncoding
+
+    try:
+        return int(TriadChordOneHotEncoding().encode_event(figure))
+    except (ChordEncodingError, chord_symbols_lib.ChordSymbolError) as exc:
+        raise ChordError(f"chord {figure!r}: {exc}") from exc
+
+
+def name(cls: int) -> str:
+    """The chord symbol of a class (inverse of ``encode`` up to the triad): 0 'N.C.', 1 'C', 14 'C#m', ..."""
+    if not 0 <= cls < NUM_CLASSES:
+        raise ChordError(f"chord class {cls} is outside 0..{NUM_CLASSES - 1}")
+    if cls == 0:
+        return NO_CHORD
+    return _ROOTS[(cls - 1) % 12] + _QUALITIES[(cls - 1) // 12]
+
+
+def transpose(classes: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """Chord classes moved by ``shift`` semitones (broadcast; N.C. stays N.C.), as a transposed piece's chords."""
+    c = np.asarray(classes, np.int64)
+    moved = (c - 1) // 12 * 12 + ((c - 1) % 12 + shift) % 12 + 1
+    return np.where(c == 0, 0, moved).astype(np.asarray(classes).dtype)
+
+
+def progression(chords: list[str], steps: int) -> np.ndarray:
+    """Classes of ``steps`` steps for a progression spread evenly over them, as magenta-js's
+    ``encodeChordProgression`` does (chord i covers steps [i * steps // n, (i + 1) * steps // n))."""
+    if not chords:
+        raise ChordError("a chord progression needs at least one chord")
+    if len(chords) > steps:
+        raise ChordError(f"{len(chords)} chords do not fit {steps} steps")
+    classes = [encode(c) for c in chords]
+    out = np.zeros(steps, np.int16)
+    for i, c in enumerate(classes):
+        out[i * steps // len(classes):(i + 1) * steps // len(classes)] = c
+    return out
+
+
+def _inferred(piece: Piece, q: Quantized, steps_per_quarter: int) -> list[tuple[int, str]]:
+    """note-seq's ``infer_chords_for_sequence`` (its defaults) on the piece: (step, symbol) of each change."""
+    from note_seq import chord_inference
+    from note_seq.protobuf import music_pb2
+
+    ns = music_pb2.NoteSequence()
+    num, den = (piece.time_signatures[0][1], piece.time_signatures[0][2]) if piece.time_signatures else (4, 4)
+    ts = ns.time_signatures.add()
+    ts.numerator, ts.denominator = num, den
+    ns.tempos.add().qpm = q.qpm
+    ns.quantization_info.steps_per_quarter = steps_per_quarter
+    n = piece.notes
+    for s, e, p, prog, d in zip(n.start.tolist(), n.end.tolist(), n.pitch.tolist(), n.program.tolist(),
+                                n.is_drum.tolist()):
+        note = ns.notes.add()
+        note.start_time, note.end_time, note.pitch, note.program, note.is_drum = s, e, p, prog, d
+    ns.total_time = n.total_time
+    try:
+        chord_inference.infer_chords_for_sequence(ns)
+    except chord_inference.ChordInferenceError as exc:
+        raise ChordError(f"chord inference failed: {exc}") from exc
+    return [(int(a.quantized_step), a.text) for a in ns.text_annotations]
+
+
+def step_chords(piece: Piece, q: Quantized, steps_per_quarter: int = 4) -> tuple[list[str], str]:
+    """(symbol of each step 0..total_steps-1, the symbol of steps past the end) for a quantized piece: its
+    own chord symbols, else inferred; ``ChordProgression.from_quantized_sequence`` semantics."""
+    steps_per_second = steps_per_quarter * q.qpm / 60.0
+    changes = ([(int(t * steps_per_second + 0.5), text) for t, text in piece.chords]
+               if piece.chords else _inferred(piece, q, steps_per_quarter))
+    changes.sort(key=lambda c: c[0])
+    figures = [NO_CHORD] * q.total_steps
+    for (step, text), nxt in zip(changes, changes[1:] + [(None, None)]):
+        if nxt[0] == step and nxt[1] != text:
+            raise ChordError(f"chords {text} and {nxt[1]} start on the same step")
+        if step >= q.total_steps:
+            break
+        end = q.total_steps if nxt[0] is None else min(nxt[0], q.total_steps)
+        figures[max(step, 0):end] = [text] * max(0, end - max(step, 0))
+    return figures, (figures[-1] if figures else NO_CHORD)
