@@ -69,6 +69,32 @@ def test_groovae_golden_checkpoint_computes_magentas_function():
     assert float(out.loss) == pytest.approx(float(io["loss"]), rel=1e-4)
 
 
+def test_chord_conditioned_golden_checkpoint_computes_magentas_function():
+    """cat-mel_2bar_med_chords: the chord of every step, one-hot, read by the encoder and every decoder step."""
+    name = "cat-mel_2bar_med_chords"
+    d = GOLDEN / name
+    override = json.loads((d / "hparams.json").read_text())["hparams_override"]
+    model = load_magenta_checkpoint(d, name, override)
+    io = np.load(d / "io.npz")
+    melody = torch.from_numpy(io["outputs_idx"].astype(np.int64))
+    chords = torch.from_numpy(io["controls_idx"].astype(np.int64))
+    with torch.no_grad():
+        mu, sigma = model.encode(melody, controls=chords)
+        logits = model.teacher_forced_logits(mu, melody, controls=chords)
+        windows = torch.stack([melody, chords], -1)  # the converter's [n, T, 2] form carries its own chords
+        assert close(model.encode_windows(windows)[0], io["mu"])
+        out = model(windows, beta=float(io["beta"]), use_mean=True)
+        greedy, greedy_logits = model.decode(mu, temperature=None, return_logits=True, controls=chords)
+    assert close(mu, io["mu"]) and close(sigma, io["sigma"]) and close(logits, io["logits"])
+    assert np.array_equal(greedy[..., 0].numpy(), io["sample_argmax_idx"]) and close(greedy_logits, io["sample_logits"])
+    assert torch.equal(greedy[..., 1], chords)
+    assert np.allclose(out.r_loss.numpy(), io["r_loss"], rtol=1e-4)
+    assert np.allclose(out.kl.numpy(), io["kl_nats"], rtol=1e-4)
+    assert float(out.loss) == pytest.approx(float(io["loss"]), rel=1e-4)
+    with pytest.raises(ValueError, match="controls"):
+        model.encode(melody)
+
+
 def test_mismatched_config_names_the_variable_and_shapes():
     with pytest.raises(CheckpointMismatchError, match=r"encoder/cell_0/.*kernel.*\(154, 256\).*\(602, 2048\)"):
         load_magenta_checkpoint(GOLDEN / "cat-mel_2bar_small", "cat-mel_2bar_small")

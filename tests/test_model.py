@@ -29,6 +29,8 @@ def random_windows(model, n: int, seed: int = 0) -> torch.Tensor:
         hits = (torch.rand((n, t, 9), generator=g) < 0.3).float()
         return torch.cat([hits, hits * torch.rand((n, t, 9), generator=g),
                           hits * (2 * torch.rand((n, t, 9), generator=g) - 1)], -1)
+    if model.family == "chord_melody":  # (melody class, chord class)
+        return torch.stack([torch.randint(0, 90, (n, t), generator=g), torch.randint(0, 49, (n, t), generator=g)], -1)
     if model.family == "drums":
         return torch.randint(0, 1 << min(model.codec.converter.num_drum_classes, 62), (n, t), generator=g)
     return torch.randint(0, 90, (n, t), generator=g)
@@ -41,7 +43,11 @@ def random_windows(model, n: int, seed: int = 0) -> torch.Tensor:
     # 539 x 1024 + 1024 and 512 x 1024 + 1024, z -> state 256 x 1024 + 1024, output 256 x 27 + 27
     ("groovae_2bar_humanize", 4_085_019), ("groovae_4bar", 4_085_019),
     # hits as controls: encoder input 27 + 9, decoder input 27 + 256 + 9
-    ("groovae_2bar_hits_control", 4_131_099)])
+    ("groovae_2bar_hits_control", 4_131_099),
+    # chords, by hand: BiLSTM 2 x (1163 x 4096 + 4096), mu and sigma 2 x (2048 x 256 + 256), z -> state
+    # 256 x 3072 + 3072, decoder LSTMs 907 x 2048 + 2048 (90 + 256 + 49 + 512 in) and 2 x (1024 x 2048 + 2048),
+    # output 512 x 90 + 90
+    ("cat-mel_2bar_med_chords", 17_478_234)])
 def test_parameter_counts_equal_magenta(name, expected):
     with torch.device("meta"):
         model = build(name)

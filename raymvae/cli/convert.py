@@ -20,7 +20,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     for path in tqdm(paths, desc=f"convert ({args.config})", unit="file", disable=len(paths) < 20):
         report: dict[str, int] = {}
         try:
-            n = len(conv.encode_midi(storage.read_bytes(path), report))
+            n = len(conv.midi_windows(storage.read_bytes(path), report))
         except MidiError as exc:
             status[f"unreadable: {exc}"] += 1
             if args.verbose:

@@ -13,13 +13,15 @@ from raymvae.settings import checked
 def _generate(args: argparse.Namespace, rows_for, report: bool = False) -> int:
     from raymvae.export import load_export
     from raymvae.generate.batch import run
+    from raymvae.generate.plan import chord_classes, with_chords
     from raymvae.generate.report import eval_reference, quality_report
     from raymvae.runtime import init_ray
 
     checked(GenerateSettings, {name: getattr(args, name) for name in GenerateSettings.model_fields}, "generate")
     model, _ = load_export(args.model)
-    rows = rows_for(model)
-    if model.control_depth and rows and "controls" not in rows[0]:
+    classes = chord_classes(model, args.chords)
+    rows = with_chords(rows_for(model), classes)
+    if model.control_depth and rows and "controls" not in rows[0] and classes is None:
         raise UserError(f"{model.config.name} decodes under the hits it is given: use `generate humanize`, "
                         f"`tap2drum` or `groove-transfer`")
     init_ray(args.address)
@@ -139,6 +141,9 @@ def add(sub) -> None:
         q.add_argument("--temperature", type=float, default=temperature,
                        help=f"sampling temperature; 0 = argmax (default {temperature or 0})")
         settings_flags(q, GenerateSettings)
+        q.add_argument("--chords", nargs="+", default=None, metavar="CHORD",
+                       help="chord-conditioned models (cat-mel_2bar_med_chords): the progression every file is "
+                            "decoded under, spread evenly over the window, e.g. --chords C G Am F")
         q.add_argument("--address", default=None, help="Ray cluster address")
 
     p = gsub.add_parser("sample", help="samples from the prior", description=cmd_generate_sample.__doc__)

@@ -55,7 +55,7 @@ def encode_rows(items: list[tuple[str, str, Any]], config: dict, kind: str, eval
             if isinstance(payload, Exception):
                 raise MidiError(f"cannot read file: {payload}")
             if kind == "midi":
-                windows = conv.encode_midi(bytes(payload), report)
+                windows = conv.midi_windows(bytes(payload), report)
             else:
                 from note_seq.protobuf import music_pb2
 

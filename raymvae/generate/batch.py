@@ -58,8 +58,9 @@ class Decoder:
         seed, temperature = int(batch["seed"][0]), float(batch["temperature"][0])
         if "qpm" in batch:  # files of several windows (GrooVAE performances): z [k, Z] per row
             return self._performances(batch, seed, temperature)
+        controls = np.stack(batch["chords"]).astype(np.int64) if "chords" in batch else None
         with precisions.autocast(self.device, self.precision):
-            windows = decode_seeded(self.model, np.stack(batch["z"]), temperature, [(seed, batch["id"])])
+            windows = decode_seeded(self.model, np.stack(batch["z"]), temperature, [(seed, batch["id"])], controls)
         return {**batch, "windows": windows, "precision": np.full(len(windows), self.precision, dtype=object)}
 
     def _performances(self, batch: dict[str, np.ndarray], seed: int, temperature: float) -> dict[str, np.ndarray]:

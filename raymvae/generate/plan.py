@@ -10,7 +10,7 @@ from raymvae import storage
 from raymvae.errors import UserError
 from raymvae.generate.batch import relative_path
 from raymvae.model import MusicVAE, grid, lerp, slerp
-from raymvae.music import MidiError, converter_for
+from raymvae.music import MidiError, chords, converter_for
 
 
 class NoWindowError(UserError):
@@ -35,12 +35,36 @@ def sample_rows(model: MusicVAE, num: int, seed: int, temperature: float) -> lis
     return [_row("sample", i, seed, temperature, "", 0.0, z) for i, z in enumerate(zs)]
 
 
+def chord_classes(model: MusicVAE, progression: list[str] | None) -> np.ndarray | None:
+    """The chord class of every step [T] for ``progression`` (symbols spread evenly over the window, as
+    magenta-js does) where ``model`` is conditioned on chords; None for other models. UserError where the
+    model and the progression disagree."""
+    if model.codec.converter.family != "chord_melody":
+        if progression:
+            raise UserError(f"--chords: {model.config.name} is not conditioned on chords")
+        return None
+    if not progression:
+        raise UserError(f"{model.config.name} is conditioned on chords: give a progression, e.g. --chords C G Am F")
+    try:
+        return chords.progression(progression, model.seq_len)
+    except chords.ChordError as exc:
+        raise UserError(f"--chords: {exc}") from exc
+
+
+def with_chords(rows: list[dict[str, Any]], classes: np.ndarray | None) -> list[dict[str, Any]]:
+    """Rows that decode under the chord classes ``classes`` [T] (unchanged where None)."""
+    if classes is not None:
+        for r in rows:
+            r["chords"] = classes.astype(np.int16).tolist()
+    return rows
+
+
 def select_window(model: MusicVAE, data: bytes, window: int = 0, name: str = "input") -> tuple[np.ndarray, int]:
     """Window ``window`` of MIDI bytes as a batch of one, and how many windows the file has;
     NoWindowError says why when there is none."""
     conv = converter_for(model.config, inference=True)
     try:
-        windows = conv.encode_midi(data)
+        windows = conv.midi_windows(data)
     except MidiError as exc:
         raise NoWindowError(f"{name}: cannot read MIDI ({exc})") from exc
     if len(windows) == 0:

@@ -64,6 +64,11 @@ class Codec:
             return None
         return torch.from_numpy(self.converter.controls(windows.detach().cpu().numpy())).to(windows.device)
 
+    def with_controls(self, windows: torch.Tensor, controls: torch.Tensor | None) -> torch.Tensor:
+        """Decoded windows completed with the controls they were decoded under, where the window format holds
+        them (chords); as they are otherwise."""
+        return windows
+
     def extra_counts(self, decoder, logits: torch.Tensor, targets: torch.Tensor, predictions: torch.Tensor
                      ) -> dict[str, torch.Tensor]:
         """Additive counts a family reports beyond accuracy (none here)."""
@@ -233,8 +238,39 @@ class GrooveCodec(Codec):
         return out
 
 
+class ChordMelodyCodec(Codec):
+    """Chord-conditioned melodies: windows [T, 2] = (melody class, chord class). The melody is the one head
+    (encoder input and target); the chord of each step is the control, one-hot, that the encoder and every
+    decoder step read. Melody windows [T] alone are accepted wherever windows are (their controls are then
+    passed separately)."""
+
+    def model_inputs(self, windows: torch.Tensor, training: bool = False) -> torch.Tensor:
+        return self.melody(windows)
+
+    @staticmethod
+    def melody(windows: torch.Tensor) -> torch.Tensor:
+        return windows[..., 0] if windows.dim() == 3 else windows
+
+    def controls(self, windows: torch.Tensor) -> torch.Tensor | None:
+        if windows.dim() != 3:
+            raise ValueError("melody windows alone carry no chords: pass the controls (chord classes [B, T])")
+        return F.one_hot(windows[..., 1].long(), self.control_depth).float()
+
+    def encoder_inputs(self, windows: torch.Tensor) -> torch.Tensor:
+        return super().encoder_inputs(self.melody(windows))
+
+    def targets(self, windows: torch.Tensor) -> torch.Tensor:
+        return self.melody(windows).long().unsqueeze(-1)
+
+    def with_controls(self, windows: torch.Tensor, controls: torch.Tensor | None) -> torch.Tensor:
+        return torch.stack([windows, controls.argmax(-1).to(windows.dtype)], -1)
+
+
 def codec_for(converter: Converter) -> Codec:
-    """The codec of a converter: groove frames, drum-roll outputs as bits, everything else categorical classes."""
+    """The codec of a converter: groove frames, drum-roll outputs as bits, chord-conditioned melodies, everything
+    else categorical classes."""
     if converter.expressive:
         return GrooveCodec(converter)
+    if converter.family == "chord_melody":
+        return ChordMelodyCodec(converter)
     return (DrumBitsCodec if converter.roll_output else Codec)(converter)

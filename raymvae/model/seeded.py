@@ -31,12 +31,16 @@ def sampling_noise(model: MusicVAE, seed: int, ids: Sequence[RowId]) -> np.ndarr
 def decode_seeded(model: MusicVAE, z: np.ndarray, temperature: float | None,
                   rows: Sequence[tuple[int, Sequence[RowId]]], controls: np.ndarray | None = None) -> np.ndarray:
     """Windows decoded from ``z`` [N, Z] at ``temperature`` (0 or None: argmax); ``rows`` lists
-    (seed, ids) of the z rows in order, e.g. ``[(seed, range(len(z)))]``; ``controls`` [N, T, C] where
-    the model reads controls (the hits to play, groovae_2bar_hits_control)."""
+    (seed, ids) of the z rows in order, e.g. ``[(seed, range(len(z)))]``; ``controls`` [N, T, C] (or control
+    classes [N, T]) where the model reads controls (the hits to play, groovae_2bar_hits_control; the chords,
+    cat-mel_2bar_med_chords)."""
     device = model.mu.weight.device
     noise = np.concatenate([sampling_noise(model, seed, ids) for seed, ids in rows])
     if len(noise) != len(z):
         raise ValueError(f"{len(noise)} noise rows for {len(z)} latent rows")
-    c = None if controls is None else torch.as_tensor(np.asarray(controls, np.float32), device=device)
+    c = None
+    if controls is not None:
+        c = np.asarray(controls)
+        c = torch.as_tensor(c if c.ndim == 2 else c.astype(np.float32), device=device)
     return model.decode(torch.as_tensor(np.asarray(z, np.float32), device=device), temperature=temperature or None,
                         uniforms=torch.from_numpy(noise).to(device), controls=c).cpu().numpy()

@@ -126,6 +126,18 @@ class MusicVAE(nn.Module):
         """The controls [B, T, C] of target windows that encoder and decoder read (None: the config has none)."""
         return self.codec.controls(windows)
 
+    def control_tensor(self, controls) -> torch.Tensor | None:
+        """Controls as the model reads them, [B, T, C] float: given so, or as control class indices [B, T]
+        (chords: ``TriadChordOneHotEncoding`` classes), which become one-hot."""
+        if controls is None:
+            return None
+        c = self.as_tensor(controls) if not torch.is_tensor(controls) else controls.to(self.mu.weight.device)
+        if c.dim() == 2 and not c.is_floating_point():
+            if int(c.min()) < 0 or int(c.max()) >= self.control_depth:
+                raise ValueError(f"control classes must be in 0..{self.control_depth - 1}")
+            return F.one_hot(c.long(), self.control_depth).float()
+        return c
+
     def encode_windows(self, windows) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu, sigma) of converter windows (numpy or tensor) as Magenta's ``TrainedModel.encode`` sees them."""
         w = self.as_tensor(windows)
@@ -139,8 +151,9 @@ class MusicVAE(nn.Module):
     def encode(self, inputs: torch.Tensor, controls: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu, sigma) of q(z|x) for encoder inputs in the converter's format: class-index windows [B, T(, 3)],
         or GrooVAE's float inputs [B, T, 27] as ``model_inputs`` / the converter's ``model_inputs`` give them;
-        ``controls`` [B, T, C] are read beside them where the config has controls."""
+        ``controls`` [B, T, C] (or control classes [B, T]) are read beside them where the config has controls."""
         x = self.encoder_inputs(inputs)
+        controls = self.control_tensor(controls)
         if (controls is None) != (self.control_depth == 0):
             raise ValueError(f"{self.config.name} reads {self.control_depth} controls per step: pass them"
                              if self.control_depth else f"{self.config.name} takes no controls")
@@ -151,9 +164,11 @@ class MusicVAE(nn.Module):
         frames = self.decoder.frames(targets)
         return F.pad(frames[:, :-1], (0, 0, 1, 0))
 
-    def teacher_forced_logits(self, z: torch.Tensor, windows: torch.Tensor) -> torch.Tensor:
-        """Logits [B, T, D] with the true previous frame fed at every step (trio: D = 90 | 90 | 512)."""
-        return self.decoder.teacher_forced(self._shifted_frames(self.targets(windows)), z, self.controls(windows))
+    def teacher_forced_logits(self, z: torch.Tensor, windows: torch.Tensor, controls=None) -> torch.Tensor:
+        """Logits [B, T, D] with the true previous frame fed at every step (trio: D = 90 | 90 | 512); the
+        windows' own controls, or ``controls`` ([B, T, C], or classes [B, T]) where given."""
+        c = self.controls(windows) if controls is None else self.control_tensor(controls)
+        return self.decoder.teacher_forced(self._shifted_frames(self.targets(windows)), z, c)
 
     def decode(self, z: torch.Tensor, temperature: float | None = None, length: int | None = None,
                generator: torch.Generator | None = None, return_logits: bool = False,
@@ -164,11 +179,13 @@ class MusicVAE(nn.Module):
         ``uniforms`` ([B, T, P] in [0, 1); P heads, or drum bits for NADE)
         drive the sampling row by row, so a row's output does not depend on
         the batch it was decoded in; otherwise ``generator`` draws. Models with
-        controls need ``controls`` [B, T, C] (e.g. the hits to play, groovae_2bar_hits_control).
+        controls need ``controls`` [B, T, C] or control classes [B, T] (e.g. the hits to play,
+        groovae_2bar_hits_control; the chords, cat-mel_2bar_med_chords, whose windows then carry them).
         """
+        controls = self.control_tensor(controls)
         logits, picks = self.decoder.decode(z, temperature, generator, uniforms, length or self.seq_len,
                                             controls=controls)
-        windows = self.windows_from_targets(picks)
+        windows = self.codec.with_controls(self.windows_from_targets(picks), controls)
         return (windows, logits) if return_logits else windows
 
     @property

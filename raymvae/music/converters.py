@@ -121,10 +121,15 @@ class Converter:
         self.transpose_range = tuple(transpose_range)
 
     # Encoding ---------------------------------------------------------------
-    def encode_midi(self, data: bytes, report: dict[str, int] | None = None) -> np.ndarray:
-        """All windows of a MIDI file, deterministic order; MidiError if unreadable. ``report`` (a dict),
-        when given, receives counts of what the conversion left out (e.g. ``notes_dropped``)."""
+    def midi_windows(self, data: bytes, report: dict[str, int] | None = None) -> np.ndarray:
+        """All windows of a MIDI file in this converter's window format, deterministic order; MidiError if
+        unreadable. ``report`` (a dict), when given, receives counts of what the conversion left out (e.g.
+        ``notes_dropped``)."""
         return self._safe_encode(self._read(data), report)
+
+    def encode_midi(self, data: bytes, report: dict[str, int] | None = None) -> np.ndarray:
+        """All windows of a MIDI file (``midi_windows``; chord-conditioned melodies split them, see there)."""
+        return self.midi_windows(data, report)
 
     @staticmethod
     def _read(data: bytes) -> NoteArrays:
@@ -383,7 +388,7 @@ class ChordMelodyConverter(MelodyConverter):
     def encode_midi(self, data: bytes, report: dict[str, int] | None = None, with_controls: bool = False):
         """The melody windows ``[n, T]`` of a MIDI file; with ``with_controls`` also their chord classes
         ``[n, T]`` (int16 both)."""
-        w = super().encode_midi(data, report)
+        w = self.midi_windows(data, report)
         return (w[..., 0], w[..., 1]) if with_controls else w[..., 0]
 
     def encode_notes(self, notes: NoteArrays, report: dict[str, int] | None = None) -> np.ndarray:

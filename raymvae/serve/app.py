@@ -175,7 +175,8 @@ class MusicVAEServer:
         self.service.check_count(req.n)
         temperature, seed = self.service.check_temperature(req.temperature), _seed(req.seed)
         z = prior_z(self.service.model.z_size, seed, range(req.n))
-        return self._sequences(await self._run(Job(z=z, temperature=temperature, seed=seed)), temperature, seed)
+        job = Job(z=z, temperature=temperature, seed=seed, controls=self.service.chord_controls(req.chords))
+        return self._sequences(await self._run(job), temperature, seed)
 
     @api.post("/interpolate", response_model=Sequences)
     async def interpolate(self, req: InterpolateRequest) -> dict:
@@ -191,7 +192,8 @@ class MusicVAEServer:
             positions, z = interpolate(mu[0], mu[1], req.steps, req.method)
             return z
 
-        result = await self._run(Job(np.concatenate([wa, wb]), latent, temperature=temperature, seed=seed))
+        result = await self._run(Job(np.concatenate([wa, wb]), latent, temperature=temperature, seed=seed,
+                                     controls=self.service.chord_controls(req.chords)))
         return self._sequences(result, temperature, seed, positions)
 
     @api.post("/encode", response_model=Encoded)
@@ -207,7 +209,8 @@ class MusicVAEServer:
         """Sequences from latent vectors (one, or a list)."""
         z = self.service.z_rows(req.z)
         temperature, seed = self.service.check_temperature(req.temperature), _seed(req.seed)
-        return self._sequences(await self._run(Job(z=z, temperature=temperature, seed=seed)), temperature, seed)
+        job = Job(z=z, temperature=temperature, seed=seed, controls=self.service.chord_controls(req.chords))
+        return self._sequences(await self._run(job), temperature, seed)
 
     @api.post("/attribute", response_model=Sequences)
     async def attribute(self, req: AttributeRequest) -> dict:
@@ -224,7 +227,8 @@ class MusicVAEServer:
                 return mu + req.amount * vector
         temperature, seed = self.service.check_temperature(req.temperature), _seed(req.seed)
         window, _ = self.service.midi_window(req.midi, req.window, "midi")
-        result = await self._run(Job(window, edit, temperature=temperature, seed=seed))
+        result = await self._run(Job(window, edit, temperature=temperature, seed=seed,
+                                     controls=self.service.chord_controls(req.chords)))
         return self._sequences(result, temperature, seed)
 
 

@@ -18,9 +18,15 @@ class Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+Chords = Annotated[list[str] | None, Field(
+    description="chord-conditioned models (cat-mel_2bar_med_chords): the progression to decode under, spread "
+                "evenly over the window, e.g. [\"C\", \"G\", \"Am\", \"F\"]")]
+
+
 class SampleRequest(Request):
     n: int = Field(1, description="number of samples (1 .. the server's max_n)")
     temperature: Finite = Field(0.5, description="sampling temperature; 0 = argmax")
+    chords: Chords = None
     seed: Seed = None
 
 
@@ -30,6 +36,7 @@ class InterpolateRequest(Request):
     steps: int = Field(8, description="sequences, endpoints included (2 .. the server's max_steps)")
     method: Literal["slerp", "linear"] = "slerp"
     temperature: Finite = Field(0.0, description="0 = argmax (default)")
+    chords: Chords = None
     seed: Seed = None
     window: int = Field(0, ge=0, description="which window of a multi-window file")
 
@@ -42,6 +49,7 @@ class EncodeRequest(Request):
 class DecodeRequest(Request):
     z: list[Finite] | list[list[Finite]] = Field(description="one latent vector, or a list of them")
     temperature: Finite = Field(0.0, description="0 = argmax (default)")
+    chords: Chords = None
     seed: Seed = None
 
 
@@ -53,6 +61,7 @@ class AttributeRequest(Request):
     amount: Finite = Field(1.0, description="vector: z + amount * vector")
     target: Literal["high", "low"] = Field("high", description="actor: the top (high) or bottom (low) quartile")
     temperature: Finite = Field(0.0, description="0 = argmax (default)")
+    chords: Chords = None
     seed: Seed = None
     window: int = Field(0, ge=0)
 

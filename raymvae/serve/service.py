@@ -21,7 +21,9 @@ from raymvae import storage
 from raymvae.export import load_export
 from raymvae.generate.attributes import attribute_names, load_vector, saved_vectors
 from raymvae.generate.constraints import Actor, load_actor, saved_actors
-from raymvae.generate.plan import NoWindowError, check_interpolation, performance_windows, select_window
+from raymvae.errors import UserError
+from raymvae.generate.plan import (NoWindowError, check_interpolation, chord_classes, performance_windows,
+                                   select_window)
 from raymvae.model import precision as precisions
 from raymvae.model.seeded import decode_seeded
 from raymvae.music import converter_for
@@ -128,6 +130,15 @@ class ModelService:
         except NoWindowError as exc:
             raise BadRequest(str(exc)) from exc
 
+    def chord_controls(self, progression: list[str] | None) -> np.ndarray | None:
+        """The chord classes [1, T] a request's ``chords`` give a chord-conditioned model (None for other
+        models); a 422 where model and request disagree or a chord is not a triad."""
+        try:
+            classes = chord_classes(self.model, progression)
+        except UserError as exc:
+            raise BadRequest(str(exc).replace("--chords", "chords")) from exc
+        return None if classes is None else classes[None].astype(np.int64)
+
     def check_job(self, job: Job) -> Job:
         """A 422 for a job this model cannot run: decoding without controls on a model that reads them."""
         if job.decode and self.model.control_depth and job.controls is None:
@@ -204,7 +215,10 @@ class ModelService:
         for temperature in sorted({jobs[i].temperature for i in decoding}):
             group = [i for i in decoding if jobs[i].temperature == temperature]
             z = np.concatenate([results[i].z for i in group])
-            controls = np.concatenate([jobs[i].controls for i in group]) if self.model.control_depth else None
+            controls = None
+            if self.model.control_depth:  # one row of controls stands for all of a job's rows (chords)
+                controls = np.concatenate([np.repeat(jobs[i].controls, len(results[i].z), 0)
+                                           if len(jobs[i].controls) == 1 else jobs[i].controls for i in group])
             with self._autocast():
                 windows = decode_seeded(self.model, z, temperature,
                                         [(jobs[i].seed, jobs[i].ids or range(len(results[i].z))) for i in group],
