@@ -5,7 +5,8 @@ Development check, not part of the test suite (users do not have that folder):
 Per file, class-index windows are compared as multisets (Magenta dedupes through a set); for configs
 where the reference keeps at most 5 windows per file, the reference must be a subset of ours. GrooVAE
 windows are compared in order, inputs and outputs, within 1e-6, in both pitch maps (training and
-``#infer``). Chord-conditioned windows are compared as sets of (melody, chords) pairs, and their count. Configs raymvae does not support yet are listed and skipped.
+``#infer``). Chord-conditioned windows are compared as sets of (melody, chords) pairs, and their count; multitrack
+windows in order. Configs raymvae does not support yet are listed and skipped.
 """
 import collections
 import sys
@@ -51,6 +52,21 @@ def check_chords(cfg: str, ref) -> list:
     return bad
 
 
+def check_in_order(cfg: str, ref) -> list:
+    """Multitrack: the windows in order (Magenta neither dedupes nor samples them)."""
+    conv = converter_for(cfg)
+    bad = []
+    for name, status in zip(ref["__files__"], ref["__status__"]):
+        if status != "ok":
+            continue
+        ours = conv.encode_midi((midi_dir / name).read_bytes())
+        theirs = ref[f"{name}#outputs"]
+        if ours.shape != theirs.shape or not np.array_equal(ours, theirs):
+            same = sum(np.array_equal(a, b) for a, b in zip(ours, theirs))
+            bad.append((name, len(ours), len(theirs), same))
+    return bad
+
+
 def check_groove(cfg: str, ref) -> list:
     bad = []
     for mode, suffix, status_key in (("train", "", "__status__"), ("infer", "#infer", "__status_infer__")):
@@ -79,7 +95,8 @@ for ref_file in sorted(ref_dir.glob("*.npz")):
         print(f"{cfg}: skipped ({exc})"[:160])
         continue
     ref = np.load(ref_file)
-    check = {"groove": check_groove, "chord_melody": check_chords}.get(conv.family, check_classes)
+    check = {"groove": check_groove, "chord_melody": check_chords, "multitrack": check_in_order}.get(
+        conv.family, check_classes)
     bad = check(cfg, ref)
     files = sum(s == "ok" for s in ref["__status__"]) + (sum(s == "ok" for s in ref["__status_infer__"])
                                                          if conv.family == "groove" else 0)

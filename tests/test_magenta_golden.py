@@ -95,6 +95,36 @@ def test_chord_conditioned_golden_checkpoint_computes_magentas_function():
         model.encode(melody)
 
 
+def test_multitrack_golden_checkpoint_computes_magentas_function():
+    """hier-multiperf_vel_1bar_med: the encoder reads each track up to its length, the conductor emits one
+    embedding per track, loss and logits count token rows only (-1 padding rows are all-zero frames)."""
+    name = "hier-multiperf_vel_1bar_med"
+    d = GOLDEN / name
+    model = load_magenta_checkpoint(d, name, json.loads((d / "hparams.json").read_text())["hparams_override"])
+    io = np.load(d / "io.npz")
+    x = torch.from_numpy(io["outputs_idx"].astype(np.int64))
+    assert np.array_equal(model.codec.segment_lengths(x).numpy(), io["lengths"])
+    with torch.no_grad():
+        mu, sigma = model.encode(x)
+        rows = io["logits_window_index"]
+        logits = model.teacher_forced_logits(mu[rows], x[rows]).numpy()
+        out = model(x, beta=float(io["beta"]), use_mean=True)
+        greedy, greedy_logits = model.decode(mu, temperature=None, return_logits=True)
+    assert close(mu, io["mu"]) and close(sigma, io["sigma"])
+    valid = io["logits_valid"]
+    assert close(logits[valid], io["logits"][valid])
+    steps = io["sample_logits"].shape[1]
+    assert close(greedy_logits[io["sample_logits_window_index"], :steps], io["sample_logits"])
+    # greedy frames agree up to each window's first near-tie (Magenta's own margin < 1e-3), then both are right
+    for g, ref, margin in zip(greedy.numpy(), io["sample_argmax_idx"], io["sample_top2_margin"]):
+        first_tie = int(np.argmax(margin < 1e-3)) if (margin < 1e-3).any() else len(margin)
+        cut = model.codec.converter.canonical(ref[None])[0]
+        assert np.array_equal(g[:first_tie], cut[:first_tie])
+    assert np.allclose(out.r_loss.numpy(), io["r_loss"], rtol=1e-4)
+    assert np.allclose(out.kl.numpy(), io["kl_nats"], rtol=1e-4)
+    assert float(out.loss) == pytest.approx(float(io["loss"]), rel=1e-4)
+
+
 def test_mismatched_config_names_the_variable_and_shapes():
     with pytest.raises(CheckpointMismatchError, match=r"encoder/cell_0/.*kernel.*\(154, 256\).*\(602, 2048\)"):
         load_magenta_checkpoint(GOLDEN / "cat-mel_2bar_small", "cat-mel_2bar_small")

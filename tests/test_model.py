@@ -31,6 +31,14 @@ def random_windows(model, n: int, seed: int = 0) -> torch.Tensor:
                           hits * (2 * torch.rand((n, t, 9), generator=g) - 1)], -1)
     if model.family == "chord_melody":  # (melody class, chord class)
         return torch.stack([torch.randint(0, 90, (n, t), generator=g), torch.randint(0, 49, (n, t), generator=g)], -1)
+    if model.family == "multitrack":  # 8 tracks: a program token, events, END, then -1 padding rows
+        w = torch.full((n, 8, 64), -1, dtype=torch.long)
+        for i in range(n):
+            for s in range(8):
+                k = int(torch.randint(1, 20, (), generator=g))
+                w[i, s, :k] = torch.randint(0, 489, (k,), generator=g)
+                w[i, s, k] = 489
+        return w.reshape(n, 512)
     if model.family == "drums":
         return torch.randint(0, 1 << min(model.codec.converter.num_drum_classes, 62), (n, t), generator=g)
     return torch.randint(0, 90, (n, t), generator=g)
@@ -47,7 +55,12 @@ def random_windows(model, n: int, seed: int = 0) -> torch.Tensor:
     # chords, by hand: BiLSTM 2 x (1163 x 4096 + 4096), mu and sigma 2 x (2048 x 256 + 256), z -> state
     # 256 x 3072 + 3072, decoder LSTMs 907 x 2048 + 2048 (90 + 256 + 49 + 512 in) and 2 x (1024 x 2048 + 2048),
     # output 512 x 90 + 90
-    ("cat-mel_2bar_med_chords", 17_478_234)])
+    ("cat-mel_2bar_med_chords", 17_478_234),
+    # multitrack, by hand: track BiLSTM 2 x (1514 x 4096 + 4096), BiLSTM over tracks 2 x (3072 x 4096 + 4096),
+    # mu and sigma 2 x (2048 x 512 + 512); conductor: z -> state 512 x 3072 + 3072, LSTMs 513 x 2048 + 2048 and
+    # 2 x (1024 x 2048 + 2048); core: embedding -> state 512 x 3072 + 3072, LSTMs 1514 x 2048 + 2048
+    # (490 + 512 + 512 in) and 2 x (1024 x 2048 + 2048), output 512 x 490 + 490. _big: the same at 2048 / 1024.
+    ("hier-multiperf_vel_1bar_med", 55_638_506), ("hier-multiperf_vel_1bar_big", 204_598_762)])
 def test_parameter_counts_equal_magenta(name, expected):
     with torch.device("meta"):
         model = build(name)

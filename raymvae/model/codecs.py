@@ -69,6 +69,14 @@ class Codec:
         them (chords); as they are otherwise."""
         return windows
 
+    def segment_lengths(self, inputs: torch.Tensor) -> torch.Tensor | None:
+        """Valid steps of each segment [B, segments] that a hierarchical encoder reads (None: all of them)."""
+        return None
+
+    def valid(self, targets: torch.Tensor) -> torch.Tensor | None:
+        """[B, T]: the steps that count in loss and metrics (None: every step)."""
+        return None
+
     def extra_counts(self, decoder, logits: torch.Tensor, targets: torch.Tensor, predictions: torch.Tensor
                      ) -> dict[str, torch.Tensor]:
         """Additive counts a family reports beyond accuracy (none here)."""
@@ -266,6 +274,43 @@ class ChordMelodyCodec(Codec):
         return torch.stack([windows, controls.argmax(-1).to(windows.dtype)], -1)
 
 
+class MultitrackCodec(Codec):
+    """Multitrack measures: windows [8 * 64] of token ids with -1 padding rows after each track's END. Padding
+    rows are all-zero frames, read by no one: the encoder reads each track up to its length, and loss and
+    metrics count only token rows. Decoded windows are cut at each track's first END. The 'no event'
+    baseline is always predicting END."""
+
+    def __init__(self, converter: Converter):
+        super().__init__(converter)
+        self.slots, self.end = converter.num_slots, converter.num_classes - 1
+
+    def encoder_inputs(self, windows: torch.Tensor) -> torch.Tensor:
+        w = windows.long()
+        return (F.one_hot(w.clamp(min=0), self.parts[0]) * (w >= 0).unsqueeze(-1)).float()
+
+    def segment_lengths(self, inputs: torch.Tensor) -> torch.Tensor:
+        return (inputs >= 0).reshape(inputs.shape[0], self.slots, -1).sum(-1)
+
+    def valid(self, targets: torch.Tensor) -> torch.Tensor:
+        return targets[..., 0] >= 0
+
+    def windows(self, targets: torch.Tensor) -> torch.Tensor:
+        w = targets[..., 0].reshape(targets.shape[0], self.slots, -1)
+        end = (w == self.end).long()
+        after = (torch.cumsum(end, -1) - end) > 0
+        return torch.where(after, torch.full_like(w, -1), w).reshape(targets.shape[0], -1)
+
+    def no_event(self, targets: torch.Tensor) -> torch.Tensor:
+        return targets == self.end
+
+    def class_counts(self, predictions: torch.Tensor, targets: torch.Tensor, step_ok: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        t, ok = targets[..., 0].reshape(-1), step_ok[..., 0].reshape(-1)
+        keep = t >= 0
+        n = self.parts[0]
+        return torch.bincount(t[keep], minlength=n), torch.bincount(t[keep & ok], minlength=n)
+
+
 def codec_for(converter: Converter) -> Codec:
     """The codec of a converter: groove frames, drum-roll outputs as bits, chord-conditioned melodies, everything
     else categorical classes."""
@@ -273,4 +318,6 @@ def codec_for(converter: Converter) -> Codec:
         return GrooveCodec(converter)
     if converter.family == "chord_melody":
         return ChordMelodyCodec(converter)
+    if converter.family == "multitrack":
+        return MultitrackCodec(converter)
     return (DrumBitsCodec if converter.roll_output else Codec)(converter)

@@ -59,8 +59,10 @@ class CategoricalDecoder(nn.Module):
         return self.rnn.state_from_flat(torch.tanh(in_fp32(self.initial_state, cond)))
 
     def frames(self, targets: torch.Tensor) -> torch.Tensor:
-        """Targets [..., P] (class index per head) -> concatenated one-hot frames [..., depth]."""
-        return torch.cat([F.one_hot(targets[..., k], n) for k, n in enumerate(self.parts)], -1).float()
+        """Targets [..., P] (class index per head) -> concatenated one-hot frames [..., depth]; padding
+        (class -1, multitrack rows after a track's end) is an all-zero frame, as in Magenta."""
+        return torch.cat([F.one_hot(targets[..., k].clamp(min=0), n) * (targets[..., k:k + 1] >= 0)
+                          for k, n in enumerate(self.parts)], -1).float()
 
     def _check_controls(self, controls: torch.Tensor | None) -> None:
         if (controls is None) != (self.control_size == 0):
@@ -133,9 +135,9 @@ class CategoricalDecoder(nn.Module):
                          controls=controls)
 
     def nll(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy summed over heads, per step: [B, T]."""
+        """Cross-entropy summed over heads, per step: [B, T] (0 at padding steps, class -1)."""
         heads = torch.split(logits.float(), self.parts, dim=-1)
-        return sum(F.cross_entropy(h.transpose(1, -1), targets[..., k], reduction="none")
+        return sum(F.cross_entropy(h.transpose(1, -1), targets[..., k], reduction="none", ignore_index=-1)
                    for k, h in enumerate(heads))
 
     def predictions(self, logits: torch.Tensor) -> torch.Tensor:

@@ -148,10 +148,25 @@ class BidirectionalLSTM(nn.Module):
     def output_size(self) -> int:
         return 2 * self.sizes[-1]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` [B, T, in]; with ``lengths`` [B] (>= 1) each sequence is read only up to its length, the
+        backward direction from its last valid step (Magenta's ``sequence_length``)."""
+        if lengths is not None:
+            return self._packed(x, lengths)
         h_n = None
         for layer in self.layers:
             if self.dropout > 0:
                 x = F.dropout(x, self.dropout, self.training)
             x, (h_n, _) = layer(x)
+        return torch.cat([h_n[0], h_n[1]], dim=-1)
+
+    def _packed(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        from torch.nn.utils.rnn import pack_padded_sequence
+
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        h_n = None
+        for layer in self.layers:
+            if self.dropout > 0:
+                packed = packed._replace(data=F.dropout(packed.data, self.dropout, self.training))
+            packed, (h_n, _) = layer(packed)
         return torch.cat([h_n[0], h_n[1]], dim=-1)

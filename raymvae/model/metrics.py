@@ -1,7 +1,7 @@
 """Evaluation metrics as additive counts (so batches and workers can be summed), then Magenta's scalars.
 
 accuracy = argmax == target over all steps (per head for trios; drum bits:
-all bits right; the codec says which); per-class accuracy = recall of each
+all bits right; multitrack: token rows only; the codec says which); per-class accuracy = recall of each
 target class; hierarchical models also get per-segment accuracy; the 'no
 event' baseline is what always predicting class 0 (no event / no hits) would
 score.
@@ -21,16 +21,19 @@ def counts(model: MusicVAE, out: Output, predictions: torch.Tensor | None = None
     pred = model.predictions(out.logits, targets) if predictions is None else predictions
     b, t = targets.shape[:2]
     f64 = dict(dtype=torch.float64, device=targets.device)
+    valid = codec.valid(targets)                                              # [B, T] or None: all
     step_ok = codec.step_correct(pred, targets)                                # [B, T, heads]
-    per_class_total, per_class_correct = codec.class_counts(pred, targets, step_ok)
     baseline = codec.no_event(targets)
+    if valid is not None:
+        step_ok, baseline = step_ok & valid.unsqueeze(-1), baseline & valid.unsqueeze(-1)
+    per_class_total, per_class_correct = codec.class_counts(pred, targets, step_ok)
     result = {
         "sequences": torch.tensor(float(b), **f64),
         "r_loss": out.r_loss.detach().to(**f64).sum(),
         "kl": out.kl.detach().to(**f64).sum(),
         "kl_cost": out.kl_cost.detach().to(**f64).sum(),
         "loss": out.loss.detach().to(**f64) * b,
-        "steps": torch.tensor(float(b * t), **f64),
+        "steps": torch.tensor(float(b * t), **f64) if valid is None else valid.sum().to(**f64),
         "correct": step_ok.sum((0, 1)).to(**f64),
         "baseline": baseline.sum((0, 1)).to(**f64),
         "class_total": per_class_total.to(**f64),
@@ -40,6 +43,8 @@ def counts(model: MusicVAE, out: Output, predictions: torch.Tensor | None = None
     u = getattr(model.decoder, "num_segments", 0)  # hierarchical decoders: accuracy per segment too
     if u:
         result["segment_correct"] = step_ok.reshape(b, u, t // u, -1).float().mean(-1).sum((0, 2)).to(**f64)
+        steps = torch.ones(b, t, device=targets.device) if valid is None else valid.float()
+        result["segment_steps"] = steps.reshape(b, u, -1).sum((0, 2)).to(**f64)
     return result
 
 
@@ -75,7 +80,7 @@ def summarize(model: MusicVAE, c: dict[str, torch.Tensor], prefix: str = "") -> 
     per_class = (c["class_correct"][seen] / c["class_total"][seen])
     out[f"metrics/{prefix}mean_per_class_accuracy"] = float(per_class.mean()) if per_class.numel() else 0.0
     if "segment_correct" in c:
-        seg = (c["segment_correct"] / (steps / len(c["segment_correct"]))).tolist()
+        seg = (c["segment_correct"] / c["segment_steps"].clamp(min=1)).tolist()
         for u, a in enumerate(seg):
             out[f"segment/{u:03d}/{prefix}accuracy"] = a
     return out

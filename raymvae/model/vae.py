@@ -23,13 +23,14 @@ from raymvae.model.precision import in_fp32
 
 
 class HierarchicalEncoder(nn.Module):
-    """Magenta's HierarchicalLstmEncoder with two levels: segment BiLSTM (shared), then a BiLSTM over segments."""
+    """Magenta's HierarchicalLstmEncoder with two levels: a BiLSTM (shared) over each ``level_lengths[0]``-step
+    segment, then a BiLSTM over the segments' embeddings (``level_lengths[1]`` of them)."""
 
     def __init__(self, input_size: int, sizes: list[int], level_lengths: list[int], dropout_keep_prob: float = 1.0):
         super().__init__()
         if len(level_lengths) != 2:
             raise ValueError(f"hierarchical encoders need two levels, got {level_lengths}")
-        self.num_segments = level_lengths[0]
+        self.segment_length, self.num_segments = level_lengths
         self.levels = nn.ModuleList([BidirectionalLSTM(input_size, sizes, dropout_keep_prob)])
         self.levels.append(BidirectionalLSTM(self.levels[0].output_size, sizes, dropout_keep_prob))
 
@@ -37,9 +38,11 @@ class HierarchicalEncoder(nn.Module):
     def output_size(self) -> int:
         return self.levels[-1].output_size
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """``lengths`` [B, segments]: each segment read up to its own length (multitrack: a track's tokens)."""
         b, t, d = x.shape
-        seg = self.levels[0](x.reshape(b * self.num_segments, t // self.num_segments, d))
+        seg = self.levels[0](x.reshape(b * self.num_segments, self.segment_length, d),
+                             None if lengths is None else lengths.reshape(-1))
         return self.levels[1](seg.reshape(b, self.num_segments, -1))
 
 
@@ -83,7 +86,8 @@ class MusicVAE(nn.Module):
         enc_depth = self.codec.input_depth + self.control_depth
         enc_sizes = list(hp["enc_rnn_size"])
         if config.model["encoder"] == "hierarchical":
-            self.encoder = HierarchicalEncoder(enc_depth, enc_sizes, config.model["level_lengths"], keep)
+            self.encoder = HierarchicalEncoder(
+                enc_depth, enc_sizes, config.model.get("encoder_level_lengths", config.model["level_lengths"]), keep)
         else:
             self.encoder = BidirectionalLSTM(enc_depth, enc_sizes, keep)
         self.mu = small_normal_linear(self.encoder.output_size, self.z_size)
@@ -157,7 +161,9 @@ class MusicVAE(nn.Module):
         if (controls is None) != (self.control_depth == 0):
             raise ValueError(f"{self.config.name} reads {self.control_depth} controls per step: pass them"
                              if self.control_depth else f"{self.config.name} takes no controls")
-        e = self.encoder(x if controls is None else torch.cat([x, controls.to(x.dtype)], -1))
+        x = x if controls is None else torch.cat([x, controls.to(x.dtype)], -1)
+        lengths = self.codec.segment_lengths(inputs)
+        e = self.encoder(x) if lengths is None else self.encoder(x, lengths)
         return in_fp32(self.mu, e), F.softplus(in_fp32(self.sigma, e))
 
     def _shifted_frames(self, targets: torch.Tensor) -> torch.Tensor:

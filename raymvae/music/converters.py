@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from raymvae.music import _extract, chords, quality, stats
+from raymvae.music import _extract, chords, multitrack, quality, stats
 from raymvae.music.errors import MidiError
 from raymvae.music.midi_write import note_sequence_to_midi_bytes
 from raymvae.music.sequence import (NoteArrays, Piece, Quantized, QuantizeError, from_note_sequence, parse_midi,
@@ -672,6 +672,120 @@ GROOVE_TICKS_PER_QUARTER = 960  # written MIDI keeps micro-timing to 1/240 of a 
 _PITCH_MAPS = {"roland": ROLAND_DRUM_PITCH_CLASSES, "reduced": REDUCED_DRUM_PITCH_CLASSES}
 
 
+class MultitrackConverter(Converter):
+    """``MultiInstrumentPerformanceConverter``: one bar of 2-8 instruments as performances, int16 windows
+    ``[n, 8 * 64]`` of Magenta's token ids, -1 padding (``raymvae.music.multitrack``). Windows are every
+    bar in time order, none deduplicated (as Magenta's converter gives them)."""
+
+    family = "multitrack"
+
+    def __init__(self, name: str, slice_bars: int = 1, min_instruments: int = 2, max_instruments: int = 8,
+                 min_total_events: int = 8, max_events_per_instrument: int = 64, **kw: Any):
+        kw.setdefault("max_windows_per_file", None)
+        super().__init__(name, slice_bars, **kw)
+        if self.slice_bars != 1:
+            raise ValueError("multitrack windows are one bar (Magenta's hop_size_bars = chunk_size_bars = 1)")
+        self.rules = multitrack.MeasureRules(min_instruments, max_instruments, min_total_events,
+                                             max_events_per_instrument)
+        self.num_slots, self.slot_rows = self.rules.max_instruments, self.rules.max_events
+        self.num_classes = multitrack.DEPTH
+        self.window_steps = self.num_slots * self.slot_rows
+
+    def describe_empty(self) -> str:
+        return (f"no bar of {self.rules.min_instruments}-{self.rules.max_instruments} instruments with at most "
+                f"{self.slot_rows - 2} performance events each (4/4-type meter)")
+
+    def midi_windows(self, data: bytes, report: dict[str, int] | None = None) -> np.ndarray:
+        """Every bar's window; MIDI is read by note-seq, whose NoteSequence keeps the sustain pedal."""
+        from note_seq import midi_io
+
+        try:
+            ns = midi_io.midi_to_note_sequence(bytes(data))
+        except Exception as exc:  # noqa: BLE001 - contract: only MidiError escapes
+            raise MidiError(f"unreadable MIDI: {exc}") from exc
+        return self.encode_note_sequence(ns, report)
+
+    def encode_note_sequence(self, ns, report: dict[str, int] | None = None) -> np.ndarray:
+        try:
+            return multitrack.sequence_windows(ns, self.rules)
+        except Exception as exc:  # noqa: BLE001
+            raise MidiError(f"cannot convert: {exc}") from exc
+
+    def encode_notes(self, notes: NoteArrays, report: dict[str, int] | None = None) -> np.ndarray:
+        from raymvae.music.sequence import to_note_sequence
+
+        return multitrack.sequence_windows(to_note_sequence(notes), self.rules)
+
+    def valid(self, windows: np.ndarray) -> np.ndarray:
+        """True for the token rows of a window (False for padding)."""
+        return np.asarray(windows) >= 0
+
+    def lengths(self, windows: np.ndarray) -> np.ndarray:
+        """Token rows per slot ``[n, 8]`` (Magenta's per-track lengths)."""
+        return self.valid(windows).reshape(len(windows), self.num_slots, -1).sum(-1)
+
+    def canonical(self, windows: np.ndarray) -> np.ndarray:
+        """Decoded windows with each slot's rows after its END made padding."""
+        return multitrack.canonical(windows, self.rules)
+
+    def augment(self, windows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Transposition by ``transpose_range`` (Magenta transposes the NoteSequence): the note-ons and
+        note-offs of pitched tracks move by one shift per window, narrowed so that every pitch stays in
+        0..127; drum tracks never move."""
+        lo, hi = self.transpose_range
+        if lo == 0 and hi == 0:
+            return windows
+        w = np.asarray(windows, np.int64).reshape(len(windows), self.num_slots, self.slot_rows)
+        notes = (w >= 0) & (w < 256) & (w[:, :, :1] != multitrack.DRUM_TOKEN)
+        pitch = np.where(notes, w % 128, -1)
+        top = pitch.max((1, 2))
+        bottom = np.where(notes, pitch, 128).min((1, 2))
+        has = notes.any((1, 2))
+        shift = rng.integers(np.where(has, np.maximum(lo, -bottom), lo),
+                             np.where(has, np.minimum(hi, 127 - top), hi) + 1)
+        out = np.where(notes, w + shift[:, None, None], w)
+        return out.reshape(np.shape(windows)).astype(np.asarray(windows).dtype)
+
+    def _decode_one(self, window: np.ndarray):
+        return multitrack.window_to_sequence(window, self.rules)
+
+    def decode_joined(self, windows: np.ndarray, qpm: float = OUTPUT_QPM):
+        """Consecutive bars as one NoteSequence (a slot is one MIDI instrument throughout)."""
+        out = None
+        for k, w in enumerate(np.asarray(windows)):
+            ns = multitrack.window_to_sequence(w, self.rules, qpm)
+            if out is None:
+                out = ns
+                continue
+            shift = k * 4 * 60.0 / qpm
+            for n in ns.notes:
+                n.start_time += shift
+                n.end_time += shift
+                out.notes.add().CopyFrom(n)
+            out.total_time = max(out.total_time, ns.total_time + shift)
+        return out
+
+    # A multitrack part: tokens for statistics and sample quality.
+    def part_is_empty(self, windows: np.ndarray) -> np.ndarray:
+        w = np.asarray(windows)
+        return ~((w >= 0) & (w < 128)).any(-1)
+
+    def part_histogram(self, windows: np.ndarray) -> list[int]:
+        w = np.asarray(windows, np.int64).ravel()
+        return np.bincount(w[w >= 0], minlength=self.num_classes).tolist()
+
+    def part_features(self, windows: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        f = quality.multitrack_features(windows, self.num_slots, multitrack.DRUM_TOKEN,
+                                        multitrack.NUM_EVENTS - multitrack.NUM_VELOCITY_BINS)
+        return {k: (v, quality._edges(*quality.MULTITRACK_BINS[k])) for k, v in f.items()}
+
+    def part_attribute_names(self) -> list[str]:
+        return ["note_density", "instruments"]
+
+    def part_attribute_values(self, windows: np.ndarray, name: str) -> np.ndarray:
+        return self.part_features(windows)[name][0]
+
+
 def _class_of_pitch(classes: list[list[int]]) -> np.ndarray:
     out = np.full(128, -1, np.int64)
     for c, pitches in enumerate(classes):
@@ -862,7 +976,7 @@ class GrooveConverter(Converter):
 
 
 _FAMILIES = {"melody": MelodyConverter, "chord_melody": ChordMelodyConverter, "drums": DrumsConverter,
-             "trio": TrioConverter, "groove": GrooveConverter}
+             "trio": TrioConverter, "groove": GrooveConverter, "multitrack": MultitrackConverter}
 
 
 def converter_for(config, inference: bool = False) -> Converter:

@@ -27,6 +27,10 @@ Features work on class-index windows (no MIDI round trip), 16 steps per bar:
 | velocity_mean, velocity_spread | groove | MIDI velocity, mean and std over hits | 4 wide, 0..128; 2 wide, 0..64 |
 | timing_spread | groove | mean absolute offset of hits from the grid, in steps | 1/32 wide, 0..0.5 |
 | swing | groove | mean lateness (steps) of hits on the off 16ths | 1/32 wide, -0.5..0.5 |
+| note_density | multitrack | note-ons in the bar, all instruments | 2 wide, 0..128 |
+| instruments | multitrack | tracks with a note-on | 1 wide, 0..8 |
+| pitch_range | multitrack | semitones, highest - lowest pitched note-on | 2 wide, 0..128 |
+| velocity_bin | multitrack | mean velocity bin (1..8) of the velocity events | 0.5 wide, 0..8.5 |
 
 Each converter part computes its own (``Converter.features``): trios get
 the melody features for ``melody/`` and ``bass/`` and the drum features
@@ -45,6 +49,8 @@ MELODY_BINS = {"note_density": (0.0, 16.0, 0.5), "pitch_range": (0.0, 88.0, 2.0)
 DRUM_BINS = {"note_density": (0.0, 48.0, 1.0), "groove_consistency": (0.0, 1.0, 1.0 / 16)}
 GROOVE_BINS = {**DRUM_BINS, "velocity_mean": (0.0, 128.0, 4.0), "velocity_spread": (0.0, 64.0, 2.0),
                "timing_spread": (0.0, 0.5, 1.0 / 32), "swing": (-0.5, 0.5, 1.0 / 32)}
+MULTITRACK_BINS = {"note_density": (0.0, 128.0, 2.0), "instruments": (-0.5, 8.5, 1.0),
+                   "pitch_range": (0.0, 128.0, 2.0), "velocity_bin": (0.0, 8.5, 0.5)}
 _DENSITY_BINS = (0.0, 1.0, 1.0 / 16)
 
 
@@ -116,6 +122,24 @@ def groove_features(frames: np.ndarray, num_drums: int) -> dict[str, np.ndarray]
         out["timing_spread"] = np.where(any_hit, np.nanmean(np.abs(late), (1, 2)), np.nan)
         out["swing"] = np.nanmean(off_beat, (1, 2))
     return out
+
+
+def multitrack_features(windows: np.ndarray, slots: int, drum_token: int, velocity_token: int
+                        ) -> dict[str, np.ndarray]:
+    """Features of multitrack token windows ``[N, slots * rows]`` (note-ons are tokens 0..127, velocity
+    bins ``velocity_token``.., a slot's first row its program or ``drum_token``)."""
+    w = np.asarray(windows, np.int64).reshape(len(windows), slots, -1)
+    on = (w >= 0) & (w < 128)
+    pitched = on & (w[:, :, :1] != drum_token)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        hi = np.where(pitched, w, -1).max((1, 2))
+        lo = np.where(pitched, w, 128).min((1, 2))
+        vel = np.where((w >= velocity_token) & (w < velocity_token + 8), w - velocity_token + 1.0, np.nan)
+        return {"note_density": on.sum((1, 2)).astype(np.float64),
+                "instruments": on.any(2).sum(1).astype(np.float64),
+                "pitch_range": np.where(hi >= 0, hi - lo, np.nan).astype(np.float64),
+                "velocity_bin": np.nanmean(vel.reshape(len(w), -1), 1)}
 
 
 def binned(values: dict[str, np.ndarray], table: dict[str, tuple[float, float, float]], steps: int
