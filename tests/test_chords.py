@@ -136,32 +136,46 @@ def test_the_service_decodes_under_a_requests_chords(tmp_path):
 
     save_export(tmp_path, tiny_model(), 1)
     service = ModelService(ServeSettings(model=str(tmp_path), max_n=8))
-    controls = service.chord_controls(["C", "G"])
+    controls = service.chord_controls("C G")  # one chord per bar: one 2-bar window
     assert controls.shape == (1, 32)
     window, _ = service.midi_window(base64.b64encode(tune_midi()).decode(), 0, "a")
     assert window.shape == (1, 32, 2)  # the file's own chords, for encoding
     z = np.zeros((3, 4), np.float32)
-    res = service.run([Job(z=z, temperature=0.0, seed=1, controls=controls),
-                       Job(windows=window, latent=lambda mu: np.repeat(mu, 2, 0), controls=controls)])
+    long = service.chord_controls(["C", "G", "Am", "F", "C"], 1)  # five bars: three windows, the last C held
+    assert long.shape == (3, 32) and long[2].tolist() == [C] * 32
+    res = service.run([Job(z=z, temperature=0.0, seed=1, chords=controls),
+                       Job(windows=window, latent=lambda mu: np.repeat(mu, 2, 0), chords=controls),
+                       Job(z=z[:2], temperature=0.0, seed=1, chords=long)])
     assert res[0].windows.shape == (3, 32, 2) and (res[0].windows[..., 1] == controls).all()
     assert res[1].windows.shape == (2, 32, 2)
+    assert res[2].windows.shape == (2, 3, 32, 2)  # two files of three windows each
+    assert np.array_equal(res[2].windows[0, 0], res[0].windows[0])  # window 0 of row 0: the same noise
     rendered = service.render(res[0].windows, z)
     assert [a["text"] for a in rendered[0]["note_sequence"]["textAnnotations"]] == ["C", "G"]
+    joined = service.render(res[2].windows, z[:2])
+    assert [a["text"] for a in joined[0]["note_sequence"]["textAnnotations"]] == ["C", "G", "Am", "F", "C"]
     for bad, message in ((None, "conditioned on chords"), (["C", "Xq"], "chords: chord 'Xq'")):
         with pytest.raises(BadRequest, match=message) as err:
             service.chord_controls(bad)
         assert err.value.status == 422
 
 
-def test_chords_for_a_model_without_them_are_refused():
+def test_progressions_by_bar_and_chords_for_a_model_without_them():
     from raymvae.errors import UserError
-    from raymvae.generate.plan import chord_classes
+    from raymvae.generate.plan import chord_controls
     from raymvae.model import build
 
+    assert chords.parse("C, G  Am F") == chords.parse(["C G", "Am", "F"]) == ["C", "G", "Am", "F"]
+    assert chords.by_bar(["C", "G", "Am"], 2) == [["C", "G"], ["Am", "Am"]]
+    chord_model = tiny_model()
+    per_step = chord_controls(chord_model, "C G Am F", 2)  # two chords a bar: one window of four half bars
+    assert per_step.tolist() == [[C] * 8 + [G] * 8 + [AM] * 8 + [F] * 8]
+    with pytest.raises(UserError, match="--chords: chord 'H7'"):
+        chord_controls(chord_model, "C H7")
     model = build("cat-mel_2bar_small", dict(enc_rnn_size=[16], dec_rnn_size=[16], z_size=4))
-    assert chord_classes(model, None) is None
+    assert chord_controls(model, None) is None
     with pytest.raises(UserError, match="not conditioned on chords"):
-        chord_classes(model, ["C"])
+        chord_controls(model, ["C"])
     assert isinstance(converter_for(NAME), ChordMelodyConverter)
 
 
@@ -195,6 +209,17 @@ def test_prepare_train_and_generate_under_chords(ray_session, tmp_path, capsys):
     assert main(["generate", "interpolate", "--model", str(run), "--output", str(tmp_path / "interp"), "--steps", "3",
                  "--pairs", f"{corpus / 'tune_0.mid'}:{corpus / 'tune_3.mid'}", "--chords", "Dm", "G"]) == 0
     assert len(pq.read_table(tmp_path / "interp" / "manifest.parquet")) == 3
+    # a progression longer than the window: each file is two windows of one z, the chords bar by bar
+    assert main(["generate", "sample", "--model", str(run), "--num", "2", "--output", str(tmp_path / "arr"),
+                 "--chords", "C G Am F", "--seed", "3"]) == 0
+    rows = pq.read_table(tmp_path / "arr" / "manifest.parquet").to_pylist()
+    assert len(rows) == 2 and all(np.asarray(r["z"]).shape == (2, 8) for r in rows)
+    assert main(["generate", "similar", "--model", str(run), "--inputs", str(corpus / "tune_0.mid"), "--num", "3",
+                 "--similarity", "0.9", "--output", str(tmp_path / "sim"), "--chords", "C G"]) == 0
+    assert len(pq.read_table(tmp_path / "sim" / "manifest.parquet")) == 3
     capsys.readouterr()
     assert main(["generate", "sample", "--model", str(run), "--num", "2", "--output", str(tmp_path / "x")]) == 2
     assert "conditioned on chords: give a progression" in capsys.readouterr().err
+    assert main(["generate", "sample", "--model", str(run), "--num", "2", "--output", str(tmp_path / "x"),
+                 "--chords", "C", "Hm"]) == 2
+    assert "--chords: chord 'Hm'" in capsys.readouterr().err

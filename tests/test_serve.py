@@ -26,7 +26,7 @@ from raymvae.model.seeded import decode_seeded, sampling_noise
 from raymvae.serve.launch import free_port, start_http
 from raymvae.generate.constraints import ConstraintSettings, apply_actor, load_actor, save_constraints, \
     train_constraints
-from raymvae.generate.plan import prior_z
+from raymvae.generate.plan import prior_z, similar_z
 from raymvae.model import build, slerp
 from raymvae.music import converter_for
 
@@ -169,6 +169,16 @@ def test_interpolate_encode_decode_attribute(server, local, run_dir):
     want = apply_actor(load_actor(run_dir, "pitch_range"), za[None], "low")
     np.testing.assert_allclose(r.json()["results"][0]["z"], want[0], atol=1e-5)
 
+    r = post(server, "/similar", {"midi": b64(a), "n": 3, "similarity": 0.75, "seed": 4, "temperature": 0.5})
+    assert r.status_code == 200, r.text
+    zs = similar_z(za, 0.75, 4, range(3))
+    got = r.json()["results"]
+    np.testing.assert_allclose([g["z"] for g in got], zs, atol=1e-5)
+    assert [g["t"] for g in got] == [0.75] * 3
+    assert [g["note_sequence"] for g in got] == expected_sequences(local, zs, 0.5, 4)
+    same = post(server, "/similar", {"midi": b64(a), "n": 1, "similarity": 1.0, "seed": 9}).json()["results"][0]
+    np.testing.assert_allclose(same["z"], za, atol=1e-5)
+
 
 DRUMS_ONLY = midi_bytes([(0, True, [(36, 4 * i, 4 * i + 1) for i in range(16)])])
 MELODY = b64(midi_bytes([(0, False, MELODY_A)]))
@@ -204,6 +214,9 @@ BAD = [
     ("/attribute", {"midi": MELODY, "attribute": "syncopation", "method": "actor"}, 422,
      "no latent-constraint actor for 'syncopation'"),
     ("/attribute", {"midi": MELODY, "attribute": "pitch_range", "method": "critic"}, 422, "'vector' or 'actor'"),
+    ("/similar", {"midi": MELODY, "similarity": 1.5}, 422, "less than or equal to 1"),
+    ("/similar", {"midi": MELODY, "n": 9}, 422, "max_n"),
+    ("/sample", {"n": 1, "chords": "C G"}, 422, "not conditioned on chords"),
     ("/humanize", {"midi": MELODY}, 404, "needs a GrooVAE model"),
     ("/tap2drum", {}, 422, "Field required"),
     ("/groove-transfer", {"groove": MELODY, "pattern": MELODY, "feel": 1}, 422, "Extra inputs"),

@@ -35,5 +35,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (FileExistsError, FileNotFoundError, ValueError) as exc:  # UserError is a ValueError
+        logging.getLogger("raymvae").debug("%s failed", args.command, exc_info=True)  # --log-level DEBUG: where
         print(f"raymvae {args.command}: error: {exc}", file=sys.stderr)
         return 2

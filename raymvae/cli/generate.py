@@ -13,15 +13,15 @@ from raymvae.settings import checked
 def _generate(args: argparse.Namespace, rows_for, report: bool = False) -> int:
     from raymvae.export import load_export
     from raymvae.generate.batch import run
-    from raymvae.generate.plan import chord_classes, with_chords
+    from raymvae.generate.plan import chord_controls, with_chords
     from raymvae.generate.report import eval_reference, quality_report
     from raymvae.runtime import init_ray
 
     checked(GenerateSettings, {name: getattr(args, name) for name in GenerateSettings.model_fields}, "generate")
     model, _ = load_export(args.model)
-    classes = chord_classes(model, args.chords)
-    rows = with_chords(rows_for(model), classes)
-    if model.control_depth and rows and "controls" not in rows[0] and classes is None:
+    controls = chord_controls(model, args.chords, args.chords_per_bar)
+    rows = with_chords(rows_for(model), controls)
+    if model.control_depth and rows and "controls" not in rows[0] and controls is None:
         raise UserError(f"{model.config.name} decodes under the hits it is given: use `generate humanize`, "
                         f"`tap2drum` or `groove-transfer`")
     init_ray(args.address)
@@ -71,6 +71,20 @@ def cmd_generate_interpolate(args: argparse.Namespace) -> int:
         raise UserError("give --pairs A.mid:B.mid [...], --pairs-file CSV or --grid A B C D")
     return _generate(args, lambda m: interpolation_rows(m, pairs, args.steps, args.method, args.seed,
                                                         args.temperature, args.window))
+
+
+def cmd_generate_similar(args: argparse.Namespace) -> int:
+    """Variations of each input (magenta-js's similar()): --num files per input, each decoded from a z
+    --similarity of the way from a prior draw to the input's latent mean, by slerp (1 = the input, 0 = a
+    sample from the prior)."""
+    from raymvae.generate.plan import similar_rows
+
+    if args.num <= 0:
+        raise UserError("--num must be positive")
+    if not 0.0 <= args.similarity <= 1.0:
+        raise UserError(f"--similarity must be between 0 and 1, got {args.similarity}")
+    return _generate(args, lambda m: similar_rows(m, args.inputs, args.num, args.similarity, args.seed,
+                                                  args.temperature, args.window))
 
 
 def cmd_generate_attribute(args: argparse.Namespace) -> int:
@@ -142,8 +156,12 @@ def add(sub) -> None:
                        help=f"sampling temperature; 0 = argmax (default {temperature or 0})")
         settings_flags(q, GenerateSettings)
         q.add_argument("--chords", nargs="+", default=None, metavar="CHORD",
-                       help="chord-conditioned models (cat-mel_2bar_med_chords): the progression every file is "
-                            "decoded under, spread evenly over the window, e.g. --chords C G Am F")
+                       help="chord-conditioned models (cat-mel_2bar_med_chords, *_chords): the progression every "
+                            "file is decoded under, one chord per bar by default, e.g. --chords 'C G Am F'; a "
+                            "progression longer than the model's window gives files of several windows of "
+                            "the same z, joined")
+        q.add_argument("--chords-per-bar", type=int, default=1, metavar="N",
+                       help="chords to a bar, spread evenly over it (default 1; 16 = one per 16th-note step)")
         q.add_argument("--address", default=None, help="Ray cluster address")
 
     p = gsub.add_parser("sample", help="samples from the prior", description=cmd_generate_sample.__doc__)
@@ -159,6 +177,14 @@ def add(sub) -> None:
     p.add_argument("--steps", type=int, default=8, help="sequences per pair incl. endpoints (grid: per side)")
     p.add_argument("--method", choices=["slerp", "linear"], default="slerp", help="default slerp (Magenta)")
     p.set_defaults(func=cmd_generate_interpolate)
+    p = gsub.add_parser("similar", help="variations of MIDI inputs (magenta-js's similar())",
+                        description=cmd_generate_similar.__doc__)
+    common(p, 0.5)
+    p.add_argument("--inputs", nargs="+", required=True, help="MIDI files to vary")
+    p.add_argument("--num", type=int, required=True, help="files per input")
+    p.add_argument("--similarity", type=float, default=0.8,
+                   help="0..1: 1 = the input's z, 0 = a prior draw (default 0.8)")
+    p.set_defaults(func=cmd_generate_similar)
     p = gsub.add_parser("attribute", help="attribute edits of MIDI inputs (vector or latent-constraint actor)",
                         description=cmd_generate_attribute.__doc__)
     common(p, 0.0)

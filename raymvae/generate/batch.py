@@ -37,10 +37,10 @@ def relative_path(kind: str, idx: int) -> str:
     return f"{kind}/{idx // FILES_PER_FOLDER:03d}/{kind}_{idx:06d}.mid"
 
 
-def _dense(x) -> np.ndarray:
-    """A nested list column as Ray Data hands it over (object arrays of arrays) -> one float32 array."""
+def _dense(x, dtype=np.float32) -> np.ndarray:
+    """A nested list column as Ray Data hands it over (object arrays of arrays) -> one array of ``dtype``."""
     x = np.asarray(x)
-    return np.stack([_dense(v) for v in x]) if x.dtype == object else x.astype(np.float32)
+    return np.stack([_dense(v, dtype) for v in x]) if x.dtype == object else x.astype(dtype)
 
 
 class Decoder:
@@ -58,7 +58,7 @@ class Decoder:
         seed, temperature = int(batch["seed"][0]), float(batch["temperature"][0])
         if "qpm" in batch:  # files of several windows (GrooVAE performances): z [k, Z] per row
             return self._performances(batch, seed, temperature)
-        controls = np.stack(batch["chords"]).astype(np.int64) if "chords" in batch else None
+        controls = _dense(batch["chords"], np.int64) if "chords" in batch else None
         with precisions.autocast(self.device, self.precision):
             windows = decode_seeded(self.model, np.stack(batch["z"]), temperature, [(seed, batch["id"])], controls)
         return {**batch, "windows": windows, "precision": np.full(len(windows), self.precision, dtype=object)}
@@ -71,6 +71,8 @@ class Decoder:
         if "controls" in batch:
             controls = np.concatenate([_dense(c).reshape(len(z), self.model.seq_len, -1)
                                        for c, z in zip(batch["controls"], zs)])
+        elif "chords" in batch:  # control classes per window
+            controls = np.concatenate([_dense(c, np.int64).reshape(len(z), -1) for c, z in zip(batch["chords"], zs)])
         with precisions.autocast(self.device, self.precision):
             flat = decode_seeded(self.model, np.concatenate(zs), temperature, [(seed, ids)], controls)
         bounds = np.cumsum([0] + [len(z) for z in zs])
@@ -144,7 +146,10 @@ def run(run_dir: str, output: str, rows: list[dict[str, Any]], *,
     sheet = None
     if contact_sheet and len(table):
         sheet = write_contact_sheet(output, table.column("path").to_pylist()[:16])
-    same_shape = len({w.shape for w in windows}) == 1
+    from raymvae.config import Config
+    from raymvae.music import converter_for
+
+    shape = converter_for(Config.from_dict(info["config"])).window_shape  # files of several windows: each window
     return {"planned": len(rows), "written": len(todo), "skipped": len(rows) - len(todo), "precision": ran,
             "output": output, "manifest": manifest, "contact_sheet": sheet,
-            "windows": np.stack(windows) if windows and same_shape else None}
+            "windows": np.concatenate([w.reshape((-1,) + shape) for w in windows]) if windows else None}

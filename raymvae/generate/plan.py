@@ -35,27 +35,36 @@ def sample_rows(model: MusicVAE, num: int, seed: int, temperature: float) -> lis
     return [_row("sample", i, seed, temperature, "", 0.0, z) for i, z in enumerate(zs)]
 
 
-def chord_classes(model: MusicVAE, progression: list[str] | None) -> np.ndarray | None:
-    """The chord class of every step [T] for ``progression`` (symbols spread evenly over the window, as
-    magenta-js does) where ``model`` is conditioned on chords; None for other models. UserError where the
-    model and the progression disagree."""
-    if model.codec.converter.family != "chord_melody":
+def chord_controls(model: MusicVAE, progression: str | list[str] | None, chords_per_bar: int = 1
+                   ) -> np.ndarray | None:
+    """The control classes of each window ``[k, ...]`` that a chord-conditioned model decodes a file under:
+    ``progression`` ("C G Am F", magenta-js's spelling) ``chords_per_bar`` chords to a bar, as many windows
+    as its bars fill. None for other models; UserError where the model and the progression disagree."""
+    conv = model.codec.converter
+    if not getattr(conv, "chord_conditioned", False):
         if progression:
             raise UserError(f"--chords: {model.config.name} is not conditioned on chords")
         return None
     if not progression:
-        raise UserError(f"{model.config.name} is conditioned on chords: give a progression, e.g. --chords C G Am F")
+        raise UserError(f"{model.config.name} is conditioned on chords: give a progression, e.g. --chords 'C G Am F'")
     try:
-        return chords.progression(progression, model.seq_len)
+        return conv.progression_controls(chords.by_bar(chords.parse(progression), chords_per_bar))
     except chords.ChordError as exc:
         raise UserError(f"--chords: {exc}") from exc
 
 
-def with_chords(rows: list[dict[str, Any]], classes: np.ndarray | None) -> list[dict[str, Any]]:
-    """Rows that decode under the chord classes ``classes`` [T] (unchanged where None)."""
-    if classes is not None:
-        for r in rows:
-            r["chords"] = classes.astype(np.int16).tolist()
+def with_chords(rows: list[dict[str, Any]], controls: np.ndarray | None) -> list[dict[str, Any]]:
+    """Rows that decode under the chord controls ``controls`` [k, ...] (unchanged where None): one window per
+    file, or (a progression longer than a window) k windows of the file's z, joined (the arrangement mode)."""
+    if controls is None:
+        return rows
+    for r in rows:
+        if len(controls) == 1:
+            r["chords"] = controls[0].astype(np.int16)
+        else:
+            r["z"] = np.repeat(np.asarray(r["z"], np.float32)[None], len(controls), 0)
+            r["qpm"] = 120.0
+            r["chords"] = controls.astype(np.int16)
     return rows
 
 
@@ -121,6 +130,35 @@ def grid_rows(model: MusicVAE, corners: list[str], steps: int, seed: int, temper
     c = torch.from_numpy(np.stack([encode_file(model, f, window) for f in corners]))
     zs = grid(c, steps).reshape(steps * steps, -1).numpy()
     return [_row("grid", i, seed, temperature, "|".join(corners), i, z) for i, z in enumerate(zs)]
+
+
+def check_similarity(similarity: float) -> None:
+    """ValueError unless ``similarity`` is in [0, 1]."""
+    if not 0.0 <= similarity <= 1.0:
+        raise ValueError(f"similarity must be between 0 (a prior sample) and 1 (the input), got {similarity}")
+
+
+def similar_z(mu: np.ndarray, similarity: float, seed: int, ids) -> np.ndarray:
+    """magenta-js's ``similar()``: z of rows ``ids`` between the input's mu and the prior draw of (seed, id),
+    ``similarity`` of the way to mu, by slerp (magenta-js mixes linearly and has a TODO for slerp: a linear
+    mix of two independent Gaussian vectors shrinks their norm, so its midpoints sit nearer the origin than
+    either the input or any prior draw)."""
+    check_similarity(similarity)
+    mu_t = torch.from_numpy(np.asarray(mu, np.float32))
+    return np.stack([slerp(mu_t, torch.from_numpy(eps), [1.0 - similarity])[0].numpy()
+                     for eps in prior_z(len(mu), seed, ids)]).astype(np.float32)
+
+
+def similar_rows(model: MusicVAE, inputs: list[str], num: int, similarity: float, seed: int,
+                 temperature: float | None, window: int = 0) -> list[dict[str, Any]]:
+    """``num`` files per input, each z ``similarity`` of the way from a prior draw to the input's mu."""
+    check_similarity(similarity)
+    rows = []
+    for p, f in enumerate(inputs):
+        ids = range(p * num, (p + 1) * num)
+        for i, z in zip(ids, similar_z(encode_file(model, f, window), similarity, seed, ids)):
+            rows.append(_row("similar", i, seed, temperature, f, similarity, z))
+    return rows
 
 
 def attribute_rows(model: MusicVAE, inputs: list[str], vector: np.ndarray, name: str, amount: float, seed: int,

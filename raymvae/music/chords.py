@@ -52,6 +52,12 @@ def transpose(classes: np.ndarray, shift: np.ndarray) -> np.ndarray:
     return np.where(c == 0, 0, moved).astype(np.asarray(classes).dtype)
 
 
+def parse(progression: str | list[str]) -> list[str]:
+    """Chord symbols of a progression given as one string ("C G Am F", commas allowed) or a list of them."""
+    text = progression if isinstance(progression, str) else " ".join(progression)
+    return text.replace(",", " ").split()
+
+
 def progression(chords: list[str], steps: int) -> np.ndarray:
     """Classes of ``steps`` steps for a progression spread evenly over them, as magenta-js's
     ``encodeChordProgression`` does (chord i covers steps [i * steps // n, (i + 1) * steps // n))."""
@@ -64,6 +70,19 @@ def progression(chords: list[str], steps: int) -> np.ndarray:
     for i, c in enumerate(classes):
         out[i * steps // len(classes):(i + 1) * steps // len(classes)] = c
     return out
+
+
+def by_bar(chords: list[str], chords_per_bar: int) -> list[list[str]]:
+    """The progression cut into bars of ``chords_per_bar`` chords (the last bar filled with its last chord)."""
+    if not chords:
+        raise ChordError("a chord progression needs at least one chord")
+    if chords_per_bar < 1:
+        raise ChordError(f"chords per bar must be at least 1, got {chords_per_bar}")
+    for c in chords:
+        encode(c)
+    bars = [list(chords[i:i + chords_per_bar]) for i in range(0, len(chords), chords_per_bar)]
+    bars[-1] += [bars[-1][-1]] * (chords_per_bar - len(bars[-1]))
+    return bars
 
 
 def _inferred(piece: Piece, q: Quantized, steps_per_quarter: int) -> list[tuple[int, str]]:

@@ -178,6 +178,7 @@ class Converter:
 
     # The windows as data --------------------------------------------------------
     control_depth = 0     # per-step conditioning the model reads beside its inputs (Magenta's controls)
+    chord_conditioned = False  # the controls are chords (``progression_controls`` makes them from symbols)
     expressive = False    # windows are performances (GrooVAE frames): humanize / tap2drum / groove transfer apply
     roll_input = False    # the model's encoder reads this part as a drum roll (bits + 'no hit'), not one-hot
     roll_output = False   # the model's decoder emits this part as a drum roll (bits), not classes
@@ -377,6 +378,7 @@ class ChordMelodyConverter(MelodyConverter):
 
     family = "chord_melody"
     control_depth = chords.NUM_CLASSES
+    chord_conditioned = True
 
     @property
     def window_shape(self) -> tuple[int, ...]:
@@ -449,6 +451,15 @@ class ChordMelodyConverter(MelodyConverter):
         out[..., 0], shift = transpose_by(windows[..., 0], lo, hi, self.num_classes, rng)
         out[..., 1] = chords.transpose(windows[..., 1], shift[:, None])
         return out
+
+    def progression_controls(self, bars: list[list[str]]) -> np.ndarray:
+        """Chord classes per step ``[k, T]`` of the windows that play ``bars`` (``chords.by_bar``) one after
+        another: each bar's chords spread evenly over its steps, the last chord held to the end of the last
+        window."""
+        per_bar = [chords.progression(bar, STEPS_PER_BAR) for bar in bars]
+        k = -(-len(per_bar) // self.slice_bars)
+        per_bar += [np.full(STEPS_PER_BAR, per_bar[-1][-1], np.int16)] * (k * self.slice_bars - len(per_bar))
+        return np.concatenate(per_bar).reshape(k, self.window_steps)
 
     def with_chords(self, melodies: np.ndarray, chord_classes: np.ndarray) -> np.ndarray:
         """Windows ``[n, T, 2]`` from melody windows ``[n, T]`` and the chords they were decoded under."""

@@ -26,9 +26,10 @@ from raymvae import storage
 from raymvae.export import has_export
 from raymvae.generate.constraints import apply_actor
 from raymvae.errors import UserError
-from raymvae.generate.plan import check_transfer, interpolate, looped, prior_z
+from raymvae.generate.plan import check_transfer, interpolate, looped, prior_z, similar_z
 from raymvae.serve.schemas import (AttributeRequest, DecodeRequest, Encoded, EncodeRequest, InterpolateRequest,
-                                   Performance, PerformanceRequest, SampleRequest, Sequences, TransferRequest)
+                                   Performance, PerformanceRequest, SampleRequest, Sequences, SimilarRequest,
+                                   TransferRequest)
 from raymvae.serve.service import BadRequest, Job, ModelService, Result
 from raymvae.serve.settings import ServeSettings
 
@@ -175,7 +176,7 @@ class MusicVAEServer:
         self.service.check_count(req.n)
         temperature, seed = self.service.check_temperature(req.temperature), _seed(req.seed)
         z = prior_z(self.service.model.z_size, seed, range(req.n))
-        job = Job(z=z, temperature=temperature, seed=seed, controls=self.service.chord_controls(req.chords))
+        job = Job(z=z, temperature=temperature, seed=seed, chords=self.service.chord_controls(req.chords, req.chords_per_bar))
         return self._sequences(await self._run(job), temperature, seed)
 
     @api.post("/interpolate", response_model=Sequences)
@@ -193,7 +194,7 @@ class MusicVAEServer:
             return z
 
         result = await self._run(Job(np.concatenate([wa, wb]), latent, temperature=temperature, seed=seed,
-                                     controls=self.service.chord_controls(req.chords)))
+                                     chords=self.service.chord_controls(req.chords, req.chords_per_bar)))
         return self._sequences(result, temperature, seed, positions)
 
     @api.post("/encode", response_model=Encoded)
@@ -209,8 +210,23 @@ class MusicVAEServer:
         """Sequences from latent vectors (one, or a list)."""
         z = self.service.z_rows(req.z)
         temperature, seed = self.service.check_temperature(req.temperature), _seed(req.seed)
-        job = Job(z=z, temperature=temperature, seed=seed, controls=self.service.chord_controls(req.chords))
+        job = Job(z=z, temperature=temperature, seed=seed, chords=self.service.chord_controls(req.chords, req.chords_per_bar))
         return self._sequences(await self._run(job), temperature, seed)
+
+    @api.post("/similar", response_model=Sequences)
+    async def similar(self, req: SimilarRequest) -> dict:
+        """n variations of one window of a MIDI file (magenta-js's similar(), by slerp): z ``similarity`` of the
+        way from a prior draw to the input's mean; with a seed, the same files as `generate similar --seed`."""
+        self.service.check_count(req.n)
+        temperature, seed = self.service.check_temperature(req.temperature), _seed(req.seed)
+        window, _ = self.service.midi_window(req.midi, req.window, "midi")
+
+        def latent(mu: np.ndarray) -> np.ndarray:
+            return similar_z(mu[0], req.similarity, seed, range(req.n))
+
+        result = await self._run(Job(window, latent, temperature=temperature, seed=seed,
+                                     chords=self.service.chord_controls(req.chords, req.chords_per_bar)))
+        return self._sequences(result, temperature, seed, np.full(req.n, req.similarity))
 
     @api.post("/attribute", response_model=Sequences)
     async def attribute(self, req: AttributeRequest) -> dict:
@@ -228,7 +244,7 @@ class MusicVAEServer:
         temperature, seed = self.service.check_temperature(req.temperature), _seed(req.seed)
         window, _ = self.service.midi_window(req.midi, req.window, "midi")
         result = await self._run(Job(window, edit, temperature=temperature, seed=seed,
-                                     controls=self.service.chord_controls(req.chords)))
+                                     chords=self.service.chord_controls(req.chords, req.chords_per_bar)))
         return self._sequences(result, temperature, seed)
 
 

@@ -18,15 +18,18 @@ class Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-Chords = Annotated[list[str] | None, Field(
-    description="chord-conditioned models (cat-mel_2bar_med_chords): the progression to decode under, spread "
-                "evenly over the window, e.g. [\"C\", \"G\", \"Am\", \"F\"]")]
+Chords = Annotated[str | list[str] | None, Field(
+    description="chord-conditioned models (cat-mel_2bar_med_chords, *_chords): the progression to decode "
+                "under, chords_per_bar chords to a bar, e.g. \"C G Am F\"; one longer than the model's window "
+                "makes each result several windows of the same z, joined")]
+ChordsPerBar = Annotated[int, Field(ge=1, le=16, description="chords to a bar, spread evenly over it")]
 
 
 class SampleRequest(Request):
     n: int = Field(1, description="number of samples (1 .. the server's max_n)")
     temperature: Finite = Field(0.5, description="sampling temperature; 0 = argmax")
     chords: Chords = None
+    chords_per_bar: ChordsPerBar = 1
     seed: Seed = None
 
 
@@ -37,6 +40,7 @@ class InterpolateRequest(Request):
     method: Literal["slerp", "linear"] = "slerp"
     temperature: Finite = Field(0.0, description="0 = argmax (default)")
     chords: Chords = None
+    chords_per_bar: ChordsPerBar = 1
     seed: Seed = None
     window: int = Field(0, ge=0, description="which window of a multi-window file")
 
@@ -50,7 +54,20 @@ class DecodeRequest(Request):
     z: list[Finite] | list[list[Finite]] = Field(description="one latent vector, or a list of them")
     temperature: Finite = Field(0.0, description="0 = argmax (default)")
     chords: Chords = None
+    chords_per_bar: ChordsPerBar = 1
     seed: Seed = None
+
+
+class SimilarRequest(Request):
+    midi: str = Field(description=MIDI_B64)
+    n: int = Field(4, description="number of variations (1 .. the server's max_n)")
+    similarity: float = Field(0.8, ge=0.0, le=1.0,
+                              description="1 = the input's z, 0 = a prior draw; slerp between them")
+    temperature: Finite = Field(0.5, description="sampling temperature; 0 = argmax")
+    chords: Chords = None
+    chords_per_bar: ChordsPerBar = 1
+    seed: Seed = None
+    window: int = Field(0, ge=0, description="which window of a multi-window file")
 
 
 class AttributeRequest(Request):
@@ -62,6 +79,7 @@ class AttributeRequest(Request):
     target: Literal["high", "low"] = Field("high", description="actor: the top (high) or bottom (low) quartile")
     temperature: Finite = Field(0.0, description="0 = argmax (default)")
     chords: Chords = None
+    chords_per_bar: ChordsPerBar = 1
     seed: Seed = None
     window: int = Field(0, ge=0)
 
@@ -93,7 +111,7 @@ class Sequence(BaseModel):
     z: list[float]
     midi: str = Field(description="the result as base64 MIDI")
     note_sequence: dict[str, Any] = Field(description="the result as a NoteSequence (protobuf JSON)")
-    t: float | None = Field(None, description="interpolation position in [0, 1]")
+    t: float | None = Field(None, description="interpolation position in [0, 1] (/similar: the similarity)")
 
 
 class Sequences(BaseModel):

@@ -22,7 +22,7 @@ from raymvae.export import load_export
 from raymvae.generate.attributes import attribute_names, load_vector, saved_vectors
 from raymvae.generate.constraints import Actor, load_actor, saved_actors
 from raymvae.errors import UserError
-from raymvae.generate.plan import (NoWindowError, check_interpolation, chord_classes, performance_windows,
+from raymvae.generate.plan import (NoWindowError, check_interpolation, chord_controls, performance_windows,
                                    select_window)
 from raymvae.model import precision as precisions
 from raymvae.model.seeded import decode_seeded
@@ -44,7 +44,9 @@ class BadRequest(ValueError):
 class Job:
     """One request's model work: encode ``windows`` (if any), derive z from their mu with
     ``latent`` (or take ``z``), then decode z unless ``decode`` is False, under ``controls`` where the
-    model reads them; row i samples with the noise of (seed, ids[i]) (default ids: 0, 1, ...)."""
+    model reads them; row i samples with the noise of (seed, ids[i]) (default ids: 0, 1, ...). With
+    ``chords`` (a chord-conditioned model) each z row decodes one window per chord-control row, window j
+    with the noise of (seed, i, j), as `generate` does."""
 
     windows: np.ndarray | None = None
     latent: Callable[[np.ndarray], np.ndarray] | None = None
@@ -54,6 +56,7 @@ class Job:
     decode: bool = True
     controls: np.ndarray | None = None
     ids: list | None = None
+    chords: np.ndarray | None = None  # chord controls [k, ...] of the k windows every z row decodes (joined)
 
 
 @dataclass
@@ -130,18 +133,20 @@ class ModelService:
         except NoWindowError as exc:
             raise BadRequest(str(exc)) from exc
 
-    def chord_controls(self, progression: list[str] | None) -> np.ndarray | None:
-        """The chord classes [1, T] a request's ``chords`` give a chord-conditioned model (None for other
-        models); a 422 where model and request disagree or a chord is not a triad."""
+    def chord_controls(self, progression: str | list[str] | None, chords_per_bar: int = 1) -> np.ndarray | None:
+        """The chord controls [k, ...] of the windows a request's ``chords`` make on a chord-conditioned model
+        (None for other models); a 422 where model and request disagree or a chord cannot be encoded."""
         try:
-            classes = chord_classes(self.model, progression)
+            controls = chord_controls(self.model, progression, chords_per_bar)
         except UserError as exc:
             raise BadRequest(str(exc).replace("--chords", "chords")) from exc
-        return None if classes is None else classes[None].astype(np.int64)
+        if controls is not None:
+            self.check_count(len(controls), "the number of windows the chords fill")
+        return controls
 
     def check_job(self, job: Job) -> Job:
         """A 422 for a job this model cannot run: decoding without controls on a model that reads them."""
-        if job.decode and self.model.control_depth and job.controls is None:
+        if job.decode and self.model.control_depth and job.controls is None and job.chords is None:
             raise BadRequest(f"{self.model.config.name} decodes under the hits it is given: POST /humanize, "
                              f"/tap2drum or /groove-transfer")
         return job
@@ -214,29 +219,41 @@ class ModelService:
         decoding = [i for i, j in enumerate(jobs) if j.decode]
         for temperature in sorted({jobs[i].temperature for i in decoding}):
             group = [i for i in decoding if jobs[i].temperature == temperature]
-            z = np.concatenate([results[i].z for i in group])
-            controls = None
-            if self.model.control_depth:  # one row of controls stands for all of a job's rows (chords)
-                controls = np.concatenate([np.repeat(jobs[i].controls, len(results[i].z), 0)
-                                           if len(jobs[i].controls) == 1 else jobs[i].controls for i in group])
-            with self._autocast():
-                windows = decode_seeded(self.model, z, temperature,
-                                        [(jobs[i].seed, jobs[i].ids or range(len(results[i].z))) for i in group],
-                                        controls)
-            start = 0
+            zs, controls, rows = [], [], []
             for i in group:
-                n = len(results[i].z)
-                results[i].windows = windows[start:start + n]
-                start += n
+                z, job = results[i].z, jobs[i]
+                if job.chords is not None:  # every z row decodes the k windows of the progression
+                    k = len(job.chords)
+                    zs.append(np.repeat(z, k, 0))
+                    controls.append(np.concatenate([job.chords] * len(z)))
+                    rows.append((job.seed, [(r, j) for r in range(len(z)) for j in range(k)]))
+                else:
+                    zs.append(z)
+                    controls.append(job.controls)
+                    rows.append((job.seed, job.ids or range(len(z))))
+            with self._autocast():
+                windows = decode_seeded(self.model, np.concatenate(zs), temperature, rows,
+                                        np.concatenate(controls) if self.model.control_depth else None)
+            start = 0
+            for i, z in zip(group, zs):
+                out = windows[start:start + len(z)]
+                several = jobs[i].chords is not None and len(jobs[i].chords) > 1
+                results[i].windows = out.reshape((len(results[i].z), len(jobs[i].chords)) + out.shape[1:]) \
+                    if several else out
+                start += len(z)
         return results
 
     # Responses -------------------------------------------------------------------
     def render(self, windows: np.ndarray, zs: np.ndarray, ts: np.ndarray | None = None) -> list[dict[str, Any]]:
-        """Each window as base64 MIDI and NoteSequence JSON."""
+        """Each window as base64 MIDI and NoteSequence JSON; rows of several windows (a chord progression
+        longer than one) joined into one file each."""
         from google.protobuf.json_format import MessageToDict
 
+        joined = np.ndim(windows) > 1 + len(self.converter.window_shape)
+        sequences = ([self.converter.decode_joined(w) for w in windows] if joined
+                     else self.converter.decode(windows))
         out = []
-        for k, ns in enumerate(self.converter.decode(windows)):
+        for k, ns in enumerate(sequences):
             out.append({"z": [float(v) for v in zs[k]],
                         "midi": base64.b64encode(self.converter.to_midi_bytes(ns)).decode("ascii"),
                         "note_sequence": MessageToDict(ns),
