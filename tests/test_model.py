@@ -38,7 +38,10 @@ def random_windows(model, n: int, seed: int = 0) -> torch.Tensor:
                 k = int(torch.randint(1, 20, (), generator=g))
                 w[i, s, :k] = torch.randint(0, 489, (k,), generator=g)
                 w[i, s, k] = 489
-        return w.reshape(n, 512)
+        w = w.reshape(n, 512)
+        if model.control_depth:  # the chord of each token row
+            return torch.stack([w, torch.where(w >= 0, torch.randint(0, 49, w.shape, generator=g), -1)], -1)
+        return w
     if model.family == "drums":
         return torch.randint(0, 1 << min(model.codec.converter.num_drum_classes, 62), (n, t), generator=g)
     return torch.randint(0, 90, (n, t), generator=g)
@@ -60,7 +63,9 @@ def random_windows(model, n: int, seed: int = 0) -> torch.Tensor:
     # mu and sigma 2 x (2048 x 512 + 512); conductor: z -> state 512 x 3072 + 3072, LSTMs 513 x 2048 + 2048 and
     # 2 x (1024 x 2048 + 2048); core: embedding -> state 512 x 3072 + 3072, LSTMs 1514 x 2048 + 2048
     # (490 + 512 + 512 in) and 2 x (1024 x 2048 + 2048), output 512 x 490 + 490. _big: the same at 2048 / 1024.
-    ("hier-multiperf_vel_1bar_med", 55_638_506), ("hier-multiperf_vel_1bar_big", 204_598_762)])
+    ("hier-multiperf_vel_1bar_med", 55_638_506), ("hier-multiperf_vel_1bar_big", 204_598_762),
+    # with chords: 49 more inputs to the track BiLSTM (2 x 49 x 4096) and to the core (49 x 2048)
+    ("hier-multiperf_vel_1bar_med_chords", 56_140_266), ("hier-multiperf_vel_1bar_big_chords", 205_602_282)])
 def test_parameter_counts_equal_magenta(name, expected):
     with torch.device("meta"):
         model = build(name)

@@ -106,6 +106,57 @@ def test_transposition_moves_pitched_tracks_and_keeps_drums():
         assert len(set(d.tolist())) == 1 and -3 <= d[0] <= 3
 
 
+def test_chord_variant_gives_every_token_row_its_chord():
+    conv = converter_for(NAME + "_chords")
+    assert conv.window_shape == (512, 2) and conv.control_depth == 49 and conv.chord_conditioned
+    triads = [(p, 0, 16, 90) for p in (60, 64, 67)] + [(p, 16, 32, 90) for p in (55, 59, 62)]  # C, then G
+    bass = [(36, 0, 16), (43, 16, 32)]
+    w = conv.encode_midi(midi_bytes([(0, False, triads), (33, False, bass)]))
+    assert w.shape == (2, 512, 2)
+    assert np.array_equal(w[..., 0], converter_for(NAME).encode_midi(midi_bytes([(0, False, triads),
+                                                                                   (33, False, bass)])))
+    assert ((w[..., 0] >= 0) == (w[..., 1] >= 0)).all()  # padding rows are padding in both columns
+    rows = w[:, :, 1].reshape(2, 8, 64)
+    lengths = conv.lengths(w)
+    for bar, chord in ((0, 1), (1, 8)):  # C major, G major
+        for slot in range(2):
+            n = lengths[bar, slot]
+            assert rows[bar, slot, 0] == 0 and set(rows[bar, slot, 1:n].tolist()) == {chord}
+        assert rows[bar, 2, 0] == 0 and lengths[bar, 2] == 1  # an unused slot: END under N.C.
+    ns = conv.decode(w[:1])[0]
+    assert [a.text for a in ns.text_annotations] == ["C"]
+    controls = conv.progression_controls([["C"], ["Am", "F"]])
+    assert controls.shape == (2, 512) and (controls.reshape(2, 8, 64)[:, :, 0] == 0).all()
+    assert set(controls[0].tolist()) == {0, 1} and set(controls[1].tolist()) == {0, 22, 6}
+    moved = conv.augment(w, np.random.default_rng(1))
+    from raymvae.music import chords
+    for k in range(2):
+        on = np.flatnonzero((w[k, :, 0] >= 0) & (w[k, :, 0] < 128))[0]  # a note-on of the piano
+        shift = int(moved[k, on, 0]) - int(w[k, on, 0])
+        valid = w[k, :, 1] >= 0
+        assert np.array_equal(moved[k, valid, 1], chords.transpose(w[k, valid, 1], shift))
+
+
+def test_chord_conditioned_multitrack_model_decodes_under_its_chords():
+    import torch
+
+    from raymvae.model import build
+
+    torch.manual_seed(0)
+    model = build(NAME + "_chords", dict(enc_rnn_size=[16], dec_rnn_size=[16], z_size=4)).eval()
+    conv = model.codec.converter
+    c = torch.from_numpy(conv.progression_controls([["C"]]).astype(np.int64)).repeat(2, 1)
+    g = torch.from_numpy(conv.progression_controls([["G"]]).astype(np.int64)).repeat(2, 1)
+    with torch.no_grad():
+        out, logits = model.decode(torch.zeros(2, 4), temperature=None, controls=c, return_logits=True)
+        _, other = model.decode(torch.zeros(2, 4), temperature=None, controls=g, return_logits=True)
+        mu, _ = model.encode_windows(out)
+    assert out.shape == (2, 512, 2) and not torch.allclose(logits, other)
+    assert ((out[..., 0] >= 0) == (out[..., 1] >= 0)).all()
+    assert set(out[..., 1][out[..., 1] >= 0].tolist()) <= {0, 1}
+    assert torch.isfinite(mu).all()
+
+
 @pytest.mark.ray
 def test_prepare_train_sample_and_interpolate_multitrack(ray_session, tmp_path):
     import pyarrow.parquet as pq
@@ -133,3 +184,36 @@ def test_prepare_train_sample_and_interpolate_multitrack(ray_session, tmp_path):
     assert main(["generate", "interpolate", "--model", str(run), "--output", str(tmp_path / "i"), "--steps", "3",
                  "--pairs", f"{corpus / 'band_0.mid'}:{corpus / 'band_4.mid'}"]) == 0
     assert len(pq.read_table(tmp_path / "i" / "manifest.parquet")) == 3
+
+
+def test_a_progression_is_arranged_bar_by_bar_in_serve_and_generate(tmp_path):
+    import torch
+
+    from raymvae.export import save_export
+    from raymvae.generate.batch import Decoder, _write_files
+    from raymvae.generate.plan import sample_rows, with_chords
+    from raymvae.model import build
+    from raymvae.serve.service import Job, ModelService
+    from raymvae.serve.settings import ServeSettings
+
+    torch.manual_seed(0)
+    model = build(NAME + "_chords", dict(enc_rnn_size=[16], dec_rnn_size=[16], z_size=4)).eval()
+    save_export(tmp_path / "run", model, 1)
+    service = ModelService(ServeSettings(model=str(tmp_path / "run"), max_n=8, precision="fp32"))
+    bars = service.chord_controls("C G Am", 1)
+    assert bars.shape == (3, 512)
+    z = np.random.default_rng(0).standard_normal((2, 4)).astype(np.float32)
+    res = service.run([Job(z=z, temperature=0.5, seed=3, chords=bars)])[0]
+    assert res.windows.shape == (2, 3, 512, 2)
+    song = service.render(res.windows, z)[0]["note_sequence"]
+    texts = [a["text"] for a in song.get("textAnnotations", [])]
+    assert texts and set(texts) <= {"C", "G", "Am"} and texts[0] == "C"  # bar by bar: the events' chords
+    # generate plans the same rows and decodes them to the same windows (window j of file i: noise (seed, i, j))
+    rows = with_chords(sample_rows(model, 2, 3, 0.5), bars)
+    rows[0]["z"], rows[1]["z"] = np.repeat(z[:1], 3, 0), np.repeat(z[1:], 3, 0)
+    batch = {k: np.array([r[k] for r in rows], dtype=object if k in ("path", "kind", "source") else None)
+             for k in rows[0]}
+    out = Decoder(str(tmp_path / "run"), "fp32")(batch)
+    assert np.array_equal(np.stack(list(out["windows"])), res.windows)
+    written = _write_files(out, model.config.to_dict(), str(tmp_path / "files"))
+    assert all((tmp_path / "files" / p).exists() for p in written["path"])

@@ -275,21 +275,41 @@ class ChordMelodyCodec(Codec):
 
 
 class MultitrackCodec(Codec):
-    """Multitrack measures: windows [8 * 64] of token ids with -1 padding rows after each track's END. Padding
-    rows are all-zero frames, read by no one: the encoder reads each track up to its length, and loss and
-    metrics count only token rows. Decoded windows are cut at each track's first END. The 'no event'
-    baseline is always predicting END."""
+    """Multitrack measures: windows [8 * 64] of token ids with -1 padding rows after each track's END (with
+    chords: [8 * 64, 2], the chord class of each row beside its token). Padding rows are all-zero frames and
+    controls, read by no one: the encoder reads each track up to its length, and loss and metrics count only
+    token rows. Decoded windows are cut at each track's first END. The 'no event' baseline is always
+    predicting END."""
 
     def __init__(self, converter: Converter):
         super().__init__(converter)
         self.slots, self.end = converter.num_slots, converter.num_classes - 1
 
+    @staticmethod
+    def tokens(windows: torch.Tensor) -> torch.Tensor:
+        return windows[..., 0] if windows.dim() == 3 else windows
+
+    def model_inputs(self, windows: torch.Tensor, training: bool = False) -> torch.Tensor:
+        return self.tokens(windows)
+
+    def controls(self, windows: torch.Tensor) -> torch.Tensor | None:
+        if not self.control_depth:
+            return None
+        if windows.dim() != 3:
+            raise ValueError("token windows alone carry no chords: pass the controls (chord classes [B, 512])")
+        c = windows[..., 1].long()
+        return (F.one_hot(c.clamp(min=0), self.control_depth) * (c >= 0).unsqueeze(-1)).float()
+
     def encoder_inputs(self, windows: torch.Tensor) -> torch.Tensor:
-        w = windows.long()
+        w = self.tokens(windows).long()
         return (F.one_hot(w.clamp(min=0), self.parts[0]) * (w >= 0).unsqueeze(-1)).float()
 
     def segment_lengths(self, inputs: torch.Tensor) -> torch.Tensor:
-        return (inputs >= 0).reshape(inputs.shape[0], self.slots, -1).sum(-1)
+        w = self.tokens(inputs)
+        return (w >= 0).reshape(w.shape[0], self.slots, -1).sum(-1)
+
+    def targets(self, windows: torch.Tensor) -> torch.Tensor:
+        return self.tokens(windows).long().unsqueeze(-1)
 
     def valid(self, targets: torch.Tensor) -> torch.Tensor:
         return targets[..., 0] >= 0
@@ -299,6 +319,12 @@ class MultitrackCodec(Codec):
         end = (w == self.end).long()
         after = (torch.cumsum(end, -1) - end) > 0
         return torch.where(after, torch.full_like(w, -1), w).reshape(targets.shape[0], -1)
+
+    def with_controls(self, windows: torch.Tensor, controls: torch.Tensor | None) -> torch.Tensor:
+        if not self.control_depth:
+            return windows
+        chords = torch.where(windows >= 0, controls.argmax(-1).to(windows.dtype), torch.full_like(windows, -1))
+        return torch.stack([windows, chords], -1)
 
     def no_event(self, targets: torch.Tensor) -> torch.Tensor:
         return targets == self.end

@@ -297,29 +297,36 @@ class HierarchicalDecoder(nn.Module):
         b = x.shape[0]
         return x.reshape(b * self.num_segments, self.segment_length, *x.shape[2:])
 
-    def teacher_forced(self, x_in: torch.Tensor, z: torch.Tensor, controls: None = None) -> torch.Tensor:
-        """Logits [B, T, D]: all segments of all examples run as one fused batch per core."""
+    def _segment_controls(self, controls: torch.Tensor | None) -> torch.Tensor | None:
+        return None if controls is None else self._segments(controls)
+
+    def teacher_forced(self, x_in: torch.Tensor, z: torch.Tensor, controls: torch.Tensor | None = None
+                       ) -> torch.Tensor:
+        """Logits [B, T, D]: all segments of all examples run as one fused batch per core; ``controls``
+        [B, T, C] (Magenta's c_input) are cut into segments like the inputs and read by the cores."""
         b = z.shape[0]
         e = self.embeddings(z).reshape(b * self.num_segments, -1)
-        logits = [core.teacher_forced(self._segments(xk), e)
+        c = self._segment_controls(controls)
+        logits = [core.teacher_forced(self._segments(xk), e, c)
                   for core, xk in zip(self.cores, self._per_core(x_in))]
         return torch.cat(logits, -1).reshape(b, self.num_segments * self.segment_length, -1)
 
     def scheduled(self, x_in: torch.Tensor, z: torch.Tensor, targets: torch.Tensor, sampling_probability: float,
-                  generator, controls: None = None) -> torch.Tensor:
+                  generator, controls: torch.Tensor | None = None) -> torch.Tensor:
         """Scheduled sampling inside each segment (its first input is the true previous frame)."""
         b = z.shape[0]
         e = self.embeddings(z).reshape(b * self.num_segments, -1)
+        c = self._segment_controls(controls)
         logits = []
         for k, (core, xk) in enumerate(zip(self.cores, self._per_core(x_in))):
             seg_in = self._segments(xk)
             out, _ = core.loop(e, self.segment_length, seg_in[:, 0], targets=self._segments(targets[..., [k]]),
-                               sampling_probability=sampling_probability, generator=generator)
+                               sampling_probability=sampling_probability, generator=generator, controls=c)
             logits.append(out)
         return torch.cat(logits, -1).reshape(b, self.num_segments * self.segment_length, -1)
 
     def decode(self, z: torch.Tensor, temperature: float | None, generator, uniforms: torch.Tensor | None = None,
-               length: int = 0, controls: None = None) -> tuple[torch.Tensor, torch.Tensor]:
+               length: int = 0, controls: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Free-running: (logits [B, T, D], classes [B, T, P]), segment by segment (exactly its T steps)."""
         if length != self.num_segments * self.segment_length:
             raise ValueError(f"hierarchical models decode exactly max_seq_len="
@@ -333,7 +340,8 @@ class HierarchicalDecoder(nn.Module):
                 seg = slice(u * self.segment_length, (u + 1) * self.segment_length)
                 out, pick = core.loop(e[:, u], self.segment_length, frames[k], temperature=temperature,
                                       generator=generator,
-                                      uniforms=None if uniforms is None else uniforms[:, seg, k:k + 1])
+                                      uniforms=None if uniforms is None else uniforms[:, seg, k:k + 1],
+                                      controls=None if controls is None else controls[:, seg])
                 frames[k] = core.frames(pick[:, -1]).to(z.dtype)
                 seg_logits.append(out)
                 seg_picks.append(pick)

@@ -92,10 +92,10 @@ class MusicVAE(nn.Module):
             self.encoder = BidirectionalLSTM(enc_depth, enc_sizes, keep)
         self.mu = small_normal_linear(self.encoder.output_size, self.z_size)
         self.sigma = small_normal_linear(self.encoder.output_size, self.z_size)
-        if self.control_depth and self.kind not in ("categorical", "groove"):
-            raise ValueError(f"controls are supported with flat decoders only, not {self.kind!r}")
+        if self.control_depth and self.kind == "nade":
+            raise ValueError("controls are not supported with the NADE decoder (no Magenta config has them)")
         if self.kind == "hierarchical":
-            cores = [CategoricalDecoder([n], dec_sizes[-1], dec_sizes, keep) for n in self.parts]
+            cores = [CategoricalDecoder([n], dec_sizes[-1], dec_sizes, keep, self.control_depth) for n in self.parts]
             self.decoder = HierarchicalDecoder(self.z_size, dec_sizes, config.model["level_lengths"], cores, keep)
         elif self.kind == "nade":
             self.decoder = NadeDecoder(self.parts[0], self.z_size, dec_sizes, int(hp.get("nade_num_hidden", 128)),

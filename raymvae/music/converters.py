@@ -686,25 +686,35 @@ _PITCH_MAPS = {"roland": ROLAND_DRUM_PITCH_CLASSES, "reduced": REDUCED_DRUM_PITC
 class MultitrackConverter(Converter):
     """``MultiInstrumentPerformanceConverter``: one bar of 2-8 instruments as performances, int16 windows
     ``[n, 8 * 64]`` of Magenta's token ids, -1 padding (``raymvae.music.multitrack``). Windows are every
-    bar in time order, none deduplicated (as Magenta's converter gives them)."""
+    bar in time order, none deduplicated (as Magenta's converter gives them). With ``with_chords`` (the
+    ``_chords`` configs) each token row also carries the chord at its time: windows ``[n, 8 * 64, 2]``, the
+    chords being the controls the model reads."""
 
     family = "multitrack"
 
     def __init__(self, name: str, slice_bars: int = 1, min_instruments: int = 2, max_instruments: int = 8,
-                 min_total_events: int = 8, max_events_per_instrument: int = 64, **kw: Any):
+                 min_total_events: int = 8, max_events_per_instrument: int = 64, with_chords: bool = False,
+                 **kw: Any):
         kw.setdefault("max_windows_per_file", None)
         super().__init__(name, slice_bars, **kw)
         if self.slice_bars != 1:
             raise ValueError("multitrack windows are one bar (Magenta's hop_size_bars = chunk_size_bars = 1)")
         self.rules = multitrack.MeasureRules(min_instruments, max_instruments, min_total_events,
-                                             max_events_per_instrument)
+                                             max_events_per_instrument, chords=with_chords)
         self.num_slots, self.slot_rows = self.rules.max_instruments, self.rules.max_events
         self.num_classes = multitrack.DEPTH
         self.window_steps = self.num_slots * self.slot_rows
+        self.chord_conditioned = bool(with_chords)
+        self.control_depth = chords.NUM_CLASSES if with_chords else 0
+
+    @property
+    def window_shape(self) -> tuple[int, ...]:
+        return (self.window_steps, 2) if self.chord_conditioned else (self.window_steps,)
 
     def describe_empty(self) -> str:
         return (f"no bar of {self.rules.min_instruments}-{self.rules.max_instruments} instruments with at most "
-                f"{self.slot_rows - 2} performance events each (4/4-type meter)")
+                f"{self.slot_rows - 2} performance events each (4/4-type meter"
+                + (", chords that could be had)" if self.chord_conditioned else ")"))
 
     def midi_windows(self, data: bytes, report: dict[str, int] | None = None) -> np.ndarray:
         """Every bar's window; MIDI is read by note-seq, whose NoteSequence keeps the sustain pedal."""
@@ -727,26 +737,48 @@ class MultitrackConverter(Converter):
 
         return multitrack.sequence_windows(to_note_sequence(notes), self.rules)
 
+    def tokens(self, windows: np.ndarray) -> np.ndarray:
+        """The token ids ``[n, 8 * 64]`` of windows (without their chords)."""
+        w = np.asarray(windows)
+        return w[..., 0] if self.chord_conditioned else w
+
+    def split(self, windows: np.ndarray) -> list[np.ndarray]:
+        return [self.tokens(windows)]
+
+    def controls(self, windows: np.ndarray) -> np.ndarray | None:
+        """The chord of every token row, one-hot ``[n, 512, 49]`` (padding rows all zero); None without chords."""
+        if not self.chord_conditioned:
+            return None
+        c = np.asarray(windows)[..., 1].astype(np.int64)
+        return (np.eye(self.control_depth, dtype=np.float32)[np.maximum(c, 0)] * (c >= 0)[..., None])
+
+    def progression_controls(self, bars: list[list[str]]) -> np.ndarray:
+        """Chord classes per token row ``[bars, 512]``, one window per bar, as magenta-js conditions a multitrack
+        model: in every track, N.C. for the program token, then the bar's chords spread over the other rows."""
+        rows = [np.concatenate([[0], chords.progression(bar, self.slot_rows - 1)]) for bar in bars]
+        return np.stack([np.tile(r, self.num_slots) for r in rows]).astype(np.int16)
+
     def valid(self, windows: np.ndarray) -> np.ndarray:
         """True for the token rows of a window (False for padding)."""
-        return np.asarray(windows) >= 0
+        return self.tokens(windows) >= 0
 
     def lengths(self, windows: np.ndarray) -> np.ndarray:
         """Token rows per slot ``[n, 8]`` (Magenta's per-track lengths)."""
         return self.valid(windows).reshape(len(windows), self.num_slots, -1).sum(-1)
 
     def canonical(self, windows: np.ndarray) -> np.ndarray:
-        """Decoded windows with each slot's rows after its END made padding."""
+        """Decoded token windows with each slot's rows after its END made padding."""
         return multitrack.canonical(windows, self.rules)
 
     def augment(self, windows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Transposition by ``transpose_range`` (Magenta transposes the NoteSequence): the note-ons and
-        note-offs of pitched tracks move by one shift per window, narrowed so that every pitch stays in
-        0..127; drum tracks never move."""
+        """Transposition by ``transpose_range`` (Magenta transposes the NoteSequence, chord symbols included):
+        the note-ons and note-offs of pitched tracks move by one shift per window, narrowed so that every
+        pitch stays in 0..127, and so do the chords; drum tracks never move."""
         lo, hi = self.transpose_range
         if lo == 0 and hi == 0:
             return windows
-        w = np.asarray(windows, np.int64).reshape(len(windows), self.num_slots, self.slot_rows)
+        t = self.tokens(windows).astype(np.int64)
+        w = t.reshape(len(t), self.num_slots, self.slot_rows)
         notes = (w >= 0) & (w < 256) & (w[:, :, :1] != multitrack.DRUM_TOKEN)
         pitch = np.where(notes, w % 128, -1)
         top = pitch.max((1, 2))
@@ -754,8 +786,12 @@ class MultitrackConverter(Converter):
         has = notes.any((1, 2))
         shift = rng.integers(np.where(has, np.maximum(lo, -bottom), lo),
                              np.where(has, np.minimum(hi, 127 - top), hi) + 1)
-        out = np.where(notes, w + shift[:, None, None], w)
-        return out.reshape(np.shape(windows)).astype(np.asarray(windows).dtype)
+        moved = np.where(notes, w + shift[:, None, None], w).reshape(t.shape)
+        if not self.chord_conditioned:
+            return moved.astype(np.asarray(windows).dtype)
+        c = np.asarray(windows)[..., 1]
+        out = np.stack([moved, np.where(c >= 0, chords.transpose(np.maximum(c, 0), shift[:, None]), c)], -1)
+        return out.astype(np.asarray(windows).dtype)
 
     def _decode_one(self, window: np.ndarray):
         return multitrack.window_to_sequence(window, self.rules)
@@ -773,6 +809,10 @@ class MultitrackConverter(Converter):
                 n.start_time += shift
                 n.end_time += shift
                 out.notes.add().CopyFrom(n)
+            for a in ns.text_annotations:
+                if not out.text_annotations or out.text_annotations[-1].text != a.text:
+                    a.time += shift
+                    out.text_annotations.add().CopyFrom(a)
             out.total_time = max(out.total_time, ns.total_time + shift)
         return out
 
