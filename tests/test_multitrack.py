@@ -207,7 +207,8 @@ def test_a_progression_is_arranged_bar_by_bar_in_serve_and_generate(tmp_path):
     assert res.windows.shape == (2, 3, 512, 2)
     song = service.render(res.windows, z)[0]["note_sequence"]
     texts = [a["text"] for a in song.get("textAnnotations", [])]
-    assert texts and set(texts) <= {"C", "G", "Am"} and texts[0] == "C"  # bar by bar: the events' chords
+    # bar by bar, the chord of each event's row (N.C. where an event sits on a track's first row)
+    assert set(texts) <= {"C", "G", "Am", "N.C."} and {"C", "G", "Am"} <= set(texts)
     # generate plans the same rows and decodes them to the same windows (window j of file i: noise (seed, i, j))
     rows = with_chords(sample_rows(model, 2, 3, 0.5), bars)
     rows[0]["z"], rows[1]["z"] = np.repeat(z[:1], 3, 0), np.repeat(z[1:], 3, 0)
