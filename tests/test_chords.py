@@ -13,6 +13,7 @@ from raymvae.music import chords, converter_for
 from raymvae.music.converters import ChordMelodyConverter
 
 NAME = "cat-mel_2bar_med_chords"
+KEYED = "cat-mel_2bar_med_chords_key"
 C, G, AM, F, DM = 1, 8, 22, 6, 15  # TriadChordOneHotEncoding classes
 # Four bars: a melody of chord tones over whole-bar triads C, G, Am, F (a second instrument).
 TUNE = [(72, 76, 79, 76), (74, 71, 67, 71), (69, 72, 76, 72), (65, 69, 72, 69)]
@@ -80,6 +81,72 @@ def test_augmentation_moves_melody_and_chord_roots_together():
         s = int(b[b[:, 0] >= 2, 0][0]) - int(a[a[:, 0] >= 2, 0][0])
         assert np.array_equal(b[:, 1], chords.transpose(a[:, 1], s))
     assert chords.transpose(np.array([0, C, AM]), 2).tolist() == [0, 3, 24]  # N.C. stays; C -> D, Am -> Bm
+
+
+def with_key_signature(data: bytes, key_number: int) -> bytes:
+    import io
+
+    import pretty_midi
+
+    pm = pretty_midi.PrettyMIDI(io.BytesIO(data))
+    pm.key_signature_changes.append(pretty_midi.KeySignature(key_number, 0.0))
+    buf = io.BytesIO()
+    pm.write(buf)
+    return buf.getvalue()
+
+
+def test_the_key_of_every_step_from_the_file_or_inferred():
+    conv = converter_for(KEYED)
+    assert conv.window_shape == (32, 3) and conv.control_depth == 61
+    # a G major signature but no chord symbols: Magenta infers chords and keys together (C major here)
+    melody, ctl = conv.encode_midi(with_key_signature(tune_midi(), 7), with_controls=True)
+    assert ctl.shape == melody.shape + (2,) and set(ctl[..., 1].ravel().tolist()) == {0}
+    first = [i for i, m in enumerate(melody) if m[0] == melody_class(72)][0]
+    assert ctl[first, :, 0].tolist() == [C] * 16 + [G] * 16
+    # chord symbols and a key signature: both as the file has them
+    ns = with_chord_symbols(with_key_signature(tune_midi(), 7), [(0.0, "C"), (2.0, "G")])
+    keyed = conv.encode_note_sequence(ns)
+    assert set(keyed[..., 2].ravel().tolist()) == {7} and set(keyed[..., 1].ravel().tolist()) == {C, G}
+    # chord symbols without a key: inference would have to add keys to a sequence with chords, which note-seq
+    # refuses; Magenta drops such a piece
+    assert len(conv.encode_note_sequence(with_chord_symbols(tune_midi(), [(0.0, "C")]))) == 0
+    w = conv.midi_windows(tune_midi())
+    moved = conv.augment(w, np.random.default_rng(0))
+    for a, b in zip(w, moved):
+        s = int(b[b[:, 0] >= 2, 0][0]) - int(a[a[:, 0] >= 2, 0][0])
+        assert (b[:, 2] == (a[:, 2] + s) % 12).all() and np.array_equal(b[:, 1], chords.transpose(a[:, 1], s))
+    ns = conv.decode(w[:1])[0]
+    assert [(k.time, k.key) for k in ns.key_signatures] == [(0.0, 0)]
+    assert conv.progression_controls([["C"], ["G"]], key=chords.key_class("Bb")).tolist() == \
+        [[[C, 10]] * 16 + [[G, 10]] * 16]
+    with pytest.raises(chords.ChordError, match="conditioned on a key"):
+        conv.progression_controls([["C"]])
+    with pytest.raises(chords.ChordError, match="not conditioned on a key"):
+        converter_for(NAME).progression_controls([["C"]], key=3)
+    assert chords.key_class("F#") == chords.key_class("6") == 6
+    with pytest.raises(chords.ChordError, match="key 'H'"):
+        chords.key_class("H")
+
+
+def test_a_key_conditioned_model_decodes_in_the_key_it_is_given():
+    from raymvae.errors import UserError
+    from raymvae.generate.plan import chord_controls
+    from raymvae.model import build
+
+    torch.manual_seed(0)
+    model = build(KEYED, dict(enc_rnn_size=[16], dec_rnn_size=[16, 16], z_size=4)).eval()
+    in_d = torch.from_numpy(chord_controls(model, "C G", 1, "D").astype(np.int64))
+    in_e = torch.from_numpy(chord_controls(model, "C G", 1, 4).astype(np.int64))
+    with torch.no_grad():
+        out, a = model.decode(torch.zeros(1, 4), temperature=None, controls=in_d, return_logits=True)
+        _, b = model.decode(torch.zeros(1, 4), temperature=None, controls=in_e, return_logits=True)
+    assert out.shape == (1, 32, 3) and set(out[..., 2].ravel().tolist()) == {2} and not torch.allclose(a, b)
+    with pytest.raises(UserError, match="conditioned on a key: give one"):
+        chord_controls(model, "C G")
+    with pytest.raises(UserError, match="--key: key 'X'"):
+        chord_controls(model, "C G", 1, "X")
+    with pytest.raises(UserError, match="--key: cat-mel_2bar_small is not conditioned on key"):
+        chord_controls(build("cat-mel_2bar_small", dict(enc_rnn_size=[8], dec_rnn_size=[8], z_size=4)), None, 1, "C")
 
 
 def test_progressions_and_chord_names():

@@ -29,8 +29,11 @@ def random_windows(model, n: int, seed: int = 0) -> torch.Tensor:
         hits = (torch.rand((n, t, 9), generator=g) < 0.3).float()
         return torch.cat([hits, hits * torch.rand((n, t, 9), generator=g),
                           hits * (2 * torch.rand((n, t, 9), generator=g) - 1)], -1)
-    if model.family == "chord_melody":  # (melody class, chord class)
-        return torch.stack([torch.randint(0, 90, (n, t), generator=g), torch.randint(0, 49, (n, t), generator=g)], -1)
+    if model.family == "chord_melody":  # (melody class, chord class[, key])
+        cols = [torch.randint(0, 90, (n, t), generator=g), torch.randint(0, 49, (n, t), generator=g)]
+        if model.control_depth > 49:
+            cols.append(torch.randint(0, 12, (n, t), generator=g))
+        return torch.stack(cols, -1)
     if model.family == "multitrack":  # 8 tracks: a program token, events, END, then -1 padding rows
         w = torch.full((n, 8, 64), -1, dtype=torch.long)
         for i in range(n):
@@ -59,6 +62,8 @@ def random_windows(model, n: int, seed: int = 0) -> torch.Tensor:
     # 256 x 3072 + 3072, decoder LSTMs 907 x 2048 + 2048 (90 + 256 + 49 + 512 in) and 2 x (1024 x 2048 + 2048),
     # output 512 x 90 + 90
     ("cat-mel_2bar_med_chords", 17_478_234),
+    # with the key: 12 more inputs to the encoder (2 x 12 x 4096) and to the first decoder layer (12 x 2048)
+    ("cat-mel_2bar_med_chords_key", 17_601_114),
     # multitrack, by hand: track BiLSTM 2 x (1514 x 4096 + 4096), BiLSTM over tracks 2 x (3072 x 4096 + 4096),
     # mu and sigma 2 x (2048 x 512 + 512); conductor: z -> state 512 x 3072 + 3072, LSTMs 513 x 2048 + 2048 and
     # 2 x (1024 x 2048 + 2048); core: embedding -> state 512 x 3072 + 3072, LSTMs 1514 x 2048 + 2048

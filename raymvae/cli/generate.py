@@ -19,7 +19,7 @@ def _generate(args: argparse.Namespace, rows_for, report: bool = False) -> int:
 
     checked(GenerateSettings, {name: getattr(args, name) for name in GenerateSettings.model_fields}, "generate")
     model, _ = load_export(args.model)
-    controls = chord_controls(model, args.chords, args.chords_per_bar)
+    controls = chord_controls(model, args.chords, args.chords_per_bar, args.key)
     rows = with_chords(rows_for(model), controls)
     if model.control_depth and rows and "controls" not in rows[0] and controls is None:
         raise UserError(f"{model.config.name} decodes under the hits it is given: use `generate humanize`, "
@@ -162,6 +162,8 @@ def add(sub) -> None:
                             "the same z, joined")
         q.add_argument("--chords-per-bar", type=int, default=1, metavar="N",
                        help="chords to a bar, spread evenly over it (default 1; 16 = one per 16th-note step)")
+        q.add_argument("--key", default=None,
+                       help="models conditioned on key (condition_on_key): the key, 0-11 or a name (C, F#, Bb)")
         q.add_argument("--address", default=None, help="Ray cluster address")
 
     p = gsub.add_parser("sample", help="samples from the prior", description=cmd_generate_sample.__doc__)

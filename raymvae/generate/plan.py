@@ -35,22 +35,28 @@ def sample_rows(model: MusicVAE, num: int, seed: int, temperature: float) -> lis
     return [_row("sample", i, seed, temperature, "", 0.0, z) for i, z in enumerate(zs)]
 
 
-def chord_controls(model: MusicVAE, progression: str | list[str] | None, chords_per_bar: int = 1
-                   ) -> np.ndarray | None:
+def chord_controls(model: MusicVAE, progression: str | list[str] | None, chords_per_bar: int = 1,
+                   key: str | int | None = None) -> np.ndarray | None:
     """The control classes of each window ``[k, ...]`` that a chord-conditioned model decodes a file under:
     ``progression`` ("C G Am F", magenta-js's spelling) ``chords_per_bar`` chords to a bar, as many windows
-    as its bars fill. None for other models; UserError where the model and the progression disagree."""
+    as its bars fill, and the ``key`` (a model conditioned on key). None for other models; UserError where
+    the model and the request disagree."""
     conv = model.codec.converter
     if not getattr(conv, "chord_conditioned", False):
-        if progression:
-            raise UserError(f"--chords: {model.config.name} is not conditioned on chords")
+        if progression or key is not None:
+            flag = "--chords" if progression else "--key"
+            raise UserError(f"{flag}: {model.config.name} is not conditioned on {flag[2:]}")
         return None
     if not progression:
         raise UserError(f"{model.config.name} is conditioned on chords: give a progression, e.g. --chords 'C G Am F'")
     try:
-        return conv.progression_controls(chords.by_bar(chords.parse(progression), chords_per_bar))
+        bars = chords.by_bar(chords.parse(progression), chords_per_bar)
     except chords.ChordError as exc:
         raise UserError(f"--chords: {exc}") from exc
+    try:
+        return conv.progression_controls(bars, None if key is None else chords.key_class(key))
+    except chords.ChordError as exc:
+        raise UserError(f"--key: {exc}") from exc
 
 
 def with_chords(rows: list[dict[str, Any]], controls: np.ndarray | None) -> list[dict[str, Any]]:

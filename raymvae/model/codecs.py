@@ -19,6 +19,14 @@ from raymvae.music.converters import Converter
 NO_EVENT = 0  # the 'no event' class of every part: melody hold / no note, drums no hit
 
 
+def _in_range(classes: torch.Tensor, n: int) -> torch.Tensor:
+    """``classes`` as int64, ValueError unless all are in 0..n-1."""
+    c = classes.long()
+    if c.numel() and (int(c.min()) < 0 or int(c.max()) >= n):
+        raise ValueError(f"control classes must be in 0..{n - 1}")
+    return c
+
+
 def drum_bits(windows: torch.Tensor, num_drum_classes: int) -> torch.Tensor:
     """Drum windows (bitmasks) as bits ``[..., num_drum_classes]`` (the tensor twin of the converter's)."""
     return (windows.long().unsqueeze(-1) >> torch.arange(num_drum_classes, device=windows.device)) & 1
@@ -57,6 +65,10 @@ class Codec:
     def control_depth(self) -> int:
         """Width of the per-step controls the encoder and every decoder step read (0: none)."""
         return self.converter.control_depth
+
+    def control_onehot(self, classes: torch.Tensor) -> torch.Tensor:
+        """Controls [B, T, C] from control classes [B, T] (one-hot; the chord families say more)."""
+        return F.one_hot(_in_range(classes, self.control_depth), self.control_depth).float()
 
     def controls(self, windows: torch.Tensor) -> torch.Tensor | None:
         """Controls [B, T, C] of target windows (the converter's), or None."""
@@ -247,10 +259,14 @@ class GrooveCodec(Codec):
 
 
 class ChordMelodyCodec(Codec):
-    """Chord-conditioned melodies: windows [T, 2] = (melody class, chord class). The melody is the one head
-    (encoder input and target); the chord of each step is the control, one-hot, that the encoder and every
-    decoder step read. Melody windows [T] alone are accepted wherever windows are (their controls are then
-    passed separately)."""
+    """Chord-conditioned melodies: windows [T, 2] = (melody class, chord class), or [T, 3] with the key. The
+    melody is the one head (encoder input and target); the chord (and key) of each step is the control,
+    one-hot, that the encoder and every decoder step read. Melody windows [T] alone are accepted wherever
+    windows are (their controls are then passed separately, as classes [B, T] or [B, T, 2])."""
+
+    def __init__(self, converter: Converter):
+        super().__init__(converter)
+        self.with_key = bool(getattr(converter, "condition_on_key", False))
 
     def model_inputs(self, windows: torch.Tensor, training: bool = False) -> torch.Tensor:
         return self.melody(windows)
@@ -259,10 +275,23 @@ class ChordMelodyCodec(Codec):
     def melody(windows: torch.Tensor) -> torch.Tensor:
         return windows[..., 0] if windows.dim() == 3 else windows
 
+    def control_onehot(self, classes: torch.Tensor) -> torch.Tensor:
+        c = classes.long()
+        if c.dim() == 2:
+            c = c.unsqueeze(-1)
+        if c.shape[-1] != 1 + self.with_key:
+            raise ValueError(f"control classes must be [B, T{', 2' if self.with_key else ''}]: the chord "
+                             f"{'and the key ' if self.with_key else ''}of every step")
+        num_chords = self.control_depth - 12 * self.with_key
+        onehot = [F.one_hot(_in_range(c[..., 0], num_chords), num_chords)]
+        if self.with_key:
+            onehot.append(F.one_hot(_in_range(c[..., 1], 12), 12))
+        return torch.cat(onehot, -1).float()
+
     def controls(self, windows: torch.Tensor) -> torch.Tensor | None:
         if windows.dim() != 3:
             raise ValueError("melody windows alone carry no chords: pass the controls (chord classes [B, T])")
-        return F.one_hot(windows[..., 1].long(), self.control_depth).float()
+        return self.control_onehot(windows[..., 1:])
 
     def encoder_inputs(self, windows: torch.Tensor) -> torch.Tensor:
         return super().encoder_inputs(self.melody(windows))
@@ -271,7 +300,10 @@ class ChordMelodyCodec(Codec):
         return self.melody(windows).long().unsqueeze(-1)
 
     def with_controls(self, windows: torch.Tensor, controls: torch.Tensor | None) -> torch.Tensor:
-        return torch.stack([windows, controls.argmax(-1).to(windows.dtype)], -1)
+        cols = [windows, controls[..., :49].argmax(-1).to(windows.dtype)]
+        if self.with_key:
+            cols.append(controls[..., 49:].argmax(-1).to(windows.dtype))
+        return torch.stack(cols, -1)
 
 
 class MultitrackCodec(Codec):
@@ -292,13 +324,17 @@ class MultitrackCodec(Codec):
     def model_inputs(self, windows: torch.Tensor, training: bool = False) -> torch.Tensor:
         return self.tokens(windows)
 
+    def control_onehot(self, classes: torch.Tensor) -> torch.Tensor:
+        """Chord classes per row [B, 512] (-1: a padding row, all-zero)."""
+        c = classes.long()
+        return (F.one_hot(c.clamp(min=0), self.control_depth) * (c >= 0).unsqueeze(-1)).float()
+
     def controls(self, windows: torch.Tensor) -> torch.Tensor | None:
         if not self.control_depth:
             return None
         if windows.dim() != 3:
             raise ValueError("token windows alone carry no chords: pass the controls (chord classes [B, 512])")
-        c = windows[..., 1].long()
-        return (F.one_hot(c.clamp(min=0), self.control_depth) * (c >= 0).unsqueeze(-1)).float()
+        return self.control_onehot(windows[..., 1])
 
     def encoder_inputs(self, windows: torch.Tensor) -> torch.Tensor:
         w = self.tokens(windows).long()

@@ -131,16 +131,14 @@ class MusicVAE(nn.Module):
         return self.codec.controls(windows)
 
     def control_tensor(self, controls) -> torch.Tensor | None:
-        """Controls as the model reads them, [B, T, C] float: given so, or as control class indices [B, T]
-        (chords: ``TriadChordOneHotEncoding`` classes), which become one-hot."""
+        """Controls as the model reads them, [B, T, C] float: given so, or as control classes (chords:
+        ``TriadChordOneHotEncoding`` classes [B, T], with a key [B, T, 2]), which the codec makes one-hot."""
         if controls is None:
             return None
-        c = self.as_tensor(controls) if not torch.is_tensor(controls) else controls.to(self.mu.weight.device)
-        if c.dim() == 2 and not c.is_floating_point():
-            if int(c.min()) < 0 or int(c.max()) >= self.control_depth:
-                raise ValueError(f"control classes must be in 0..{self.control_depth - 1}")
-            return F.one_hot(c.long(), self.control_depth).float()
-        return c
+        c = (controls if torch.is_tensor(controls) else torch.as_tensor(np.asarray(controls))).to(self.mu.weight.device)
+        if c.is_floating_point() and c.dim() == 3 and c.shape[-1] == self.control_depth:
+            return c
+        return self.codec.control_onehot(c)
 
     def encode_windows(self, windows) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu, sigma) of converter windows (numpy or tensor) as Magenta's ``TrainedModel.encode`` sees them."""

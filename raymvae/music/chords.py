@@ -85,9 +85,24 @@ def by_bar(chords: list[str], chords_per_bar: int) -> list[list[str]]:
     return bars
 
 
-def _inferred(piece: Piece, q: Quantized, steps_per_quarter: int) -> list[tuple[int, str]]:
-    """note-seq's ``infer_chords_for_sequence`` (its defaults) on the piece: (step, symbol) of each change."""
-    from note_seq import chord_inference
+KEY_NAMES = {name: k for k, names in enumerate(
+    [("C", "B#"), ("C#", "Db"), ("D",), ("D#", "Eb"), ("E", "Fb"), ("F", "E#"), ("F#", "Gb"), ("G",),
+     ("G#", "Ab"), ("A",), ("A#", "Bb"), ("B", "Cb")]) for name in names}
+
+
+def key_class(key: str | int) -> int:
+    """A key as the pitch class of its tonic (0 C .. 11 B), from a number or a name ('Eb', 'F#')."""
+    text = str(key).strip()
+    if text.lstrip("-").isdigit() and 0 <= int(text) < 12:
+        return int(text)
+    if text in KEY_NAMES:
+        return KEY_NAMES[text]
+    raise ChordError(f"key {key!r}: give a pitch class 0-11 or a note name such as C, F# or Bb")
+
+
+def _sequence(piece: Piece, q: Quantized, steps_per_quarter: int):
+    """The quantized piece as the NoteSequence note-seq's chord inference reads (seconds, meter, tempo, the
+    chord symbols and key signatures the piece carries)."""
     from note_seq.protobuf import music_pb2
 
     ns = music_pb2.NoteSequence()
@@ -101,20 +116,38 @@ def _inferred(piece: Piece, q: Quantized, steps_per_quarter: int) -> list[tuple[
                                 n.is_drum.tolist()):
         note = ns.notes.add()
         note.start_time, note.end_time, note.pitch, note.program, note.is_drum = s, e, p, prog, d
+    for t, text in piece.chords:
+        ta = ns.text_annotations.add()
+        ta.time, ta.text, ta.annotation_type = t, text, music_pb2.NoteSequence.TextAnnotation.CHORD_SYMBOL
+    for t, key in piece.keys:
+        ks = ns.key_signatures.add()
+        ks.time, ks.key = t, key
     ns.total_time = n.total_time
-    try:
-        chord_inference.infer_chords_for_sequence(ns)
-    except chord_inference.ChordInferenceError as exc:
-        raise ChordError(f"chord inference failed: {exc}") from exc
-    return [(int(a.quantized_step), a.text) for a in ns.text_annotations]
+    return ns
 
 
-def step_chords(piece: Piece, q: Quantized, steps_per_quarter: int = 4) -> tuple[list[str], str]:
-    """(symbol of each step 0..total_steps-1, the symbol of steps past the end) for a quantized piece: its
-    own chord symbols, else inferred; ``ChordProgression.from_quantized_sequence`` semantics."""
+def harmony(piece: Piece, q: Quantized, steps_per_quarter: int = 4, with_keys: bool = False
+            ) -> tuple[list[str], str, list[tuple[float, int]] | None]:
+    """(chord symbol of each step 0..total_steps-1, the symbol of steps past the end, key changes as (step,
+    key) or None) of a quantized piece, as Magenta's converter has them: the piece's own chord symbols and key
+    signatures, or, where chords (or, with ``with_keys``, keys) are missing, note-seq's
+    ``infer_chords_for_sequence`` with its defaults (adding key signatures with ``with_keys``). ChordError
+    where Magenta drops the piece: inference fails (or is asked for keys of a piece that has chords), or two
+    chords start on one step."""
+    from note_seq import chord_inference
+
     steps_per_second = steps_per_quarter * q.qpm / 60.0
-    changes = ([(int(t * steps_per_second + 0.5), text) for t, text in piece.chords]
-               if piece.chords else _inferred(piece, q, steps_per_quarter))
+    changes = [(int(t * steps_per_second + 0.5), text) for t, text in piece.chords]
+    keys = list(piece.keys)
+    if not piece.chords or (with_keys and not piece.keys):
+        ns = _sequence(piece, q, steps_per_quarter)
+        try:
+            chord_inference.infer_chords_for_sequence(ns, add_key_signatures=with_keys)
+        except chord_inference.ChordInferenceError as exc:
+            raise ChordError(f"chord inference failed: {exc}") from exc
+        changes = [(int(a.quantized_step), a.text) for a in ns.text_annotations
+                   if a.annotation_type == a.CHORD_SYMBOL]
+        keys = [(k.time, int(k.key)) for k in ns.key_signatures]
     changes.sort(key=lambda c: c[0])
     figures = [NO_CHORD] * q.total_steps
     for (step, text), nxt in zip(changes, changes[1:] + [(None, None)]):
@@ -124,4 +157,13 @@ def step_chords(piece: Piece, q: Quantized, steps_per_quarter: int = 4) -> tuple
             break
         end = q.total_steps if nxt[0] is None else min(nxt[0], q.total_steps)
         figures[max(step, 0):end] = [text] * max(0, end - max(step, 0))
-    return figures, (figures[-1] if figures else NO_CHORD)
+    key_changes = sorted((steps_per_second * t, k) for t, k in keys) if with_keys else None
+    return figures, (figures[-1] if figures else NO_CHORD), key_changes
+
+
+def keys_at(key_changes: list[tuple[float, int]], steps: np.ndarray) -> np.ndarray:
+    """The key at each step (``chords_lib.event_list_keys``: the latest change at or before it, the first
+    key before any)."""
+    at = np.array([s for s, _ in key_changes])
+    idx = np.searchsorted(at, steps, side="right") - 1
+    return np.array([k for _, k in key_changes])[np.maximum(idx, 0)]

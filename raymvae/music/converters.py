@@ -373,37 +373,59 @@ class MelodyConverter(Converter):
 class ChordMelodyConverter(MelodyConverter):
     """``OneHotMelodyConverter(chord_encoding=TriadChordOneHotEncoding())``: melodies with the chord of every
     step (``raymvae.music.chords``), as windows ``[n, T, 2]`` = (melody class, chord class); the chords are
-    the controls the model reads beside the melody. Windows are deduplicated as (melody, chords) pairs per
-    split piece, so one melody can come with several chord sequences."""
+    the controls the model reads beside the melody. With ``condition_on_key`` (Magenta's flag, magenta-js's
+    ``conditionOnKey``) also the key of every step: ``[n, T, 3]``, controls = 49 chord | 12 key classes.
+    Windows are deduplicated as (melody, chords[, keys]) per split piece, so one melody can come with several
+    chord sequences."""
 
     family = "chord_melody"
-    control_depth = chords.NUM_CLASSES
     chord_conditioned = True
+
+    def __init__(self, name: str, slice_bars: int, condition_on_key: bool = False, **kw: Any):
+        super().__init__(name, slice_bars, **kw)
+        self.condition_on_key = bool(condition_on_key)
+        self.control_depth = chords.NUM_CLASSES + (12 if self.condition_on_key else 0)
 
     @property
     def window_shape(self) -> tuple[int, ...]:
-        return (self.window_steps, 2)
+        return (self.window_steps, 3 if self.condition_on_key else 2)
 
     def describe_empty(self) -> str:
         return super().describe_empty() + " whose chords could be had (annotated or inferred)"
 
+    def midi_windows(self, data: bytes, report: dict[str, int] | None = None) -> np.ndarray:
+        """With ``condition_on_key`` MIDI is read by note-seq, whose NoteSequence has the file's key signatures."""
+        if not self.condition_on_key:
+            return super().midi_windows(data, report)
+        from note_seq import midi_io
+
+        try:
+            ns = midi_io.midi_to_note_sequence(bytes(data))
+        except Exception as exc:  # noqa: BLE001 - contract: only MidiError escapes
+            raise MidiError(f"unreadable MIDI: {exc}") from exc
+        return self.encode_note_sequence(ns, report)
+
     def encode_midi(self, data: bytes, report: dict[str, int] | None = None, with_controls: bool = False):
-        """The melody windows ``[n, T]`` of a MIDI file; with ``with_controls`` also their chord classes
-        ``[n, T]`` (int16 both)."""
+        """The melody windows ``[n, T]`` of a MIDI file; with ``with_controls`` also their controls: chord
+        classes ``[n, T]`` (with ``condition_on_key``: chord and key classes ``[n, T, 2]``), int16 both."""
         w = self.midi_windows(data, report)
-        return (w[..., 0], w[..., 1]) if with_controls else w[..., 0]
+        if not with_controls:
+            return w[..., 0]
+        return w[..., 0], (w[..., 1:] if self.condition_on_key else w[..., 1])
 
     def encode_notes(self, notes: NoteArrays, report: dict[str, int] | None = None) -> np.ndarray:
-        """Windows ``[n, T, 2]`` of every split piece whose chords can be had."""
+        """Windows of every split piece whose chords (and keys) can be had."""
         lo, hi = self.valid_programs or (-1, -1)
         gap, max_steps = _step_limits(self.gap_bars, self.max_bars)
+        t = self.window_steps
         parts = []
         for piece in split_on_time_changes(notes):
             n = piece.notes
             keep = (n.pitch >= self.min_pitch) & (n.pitch <= self.max_pitch)
             if self.valid_programs:
                 keep &= (n.program >= lo) & (n.program <= hi)
-            piece = Piece(n.take(np.flatnonzero(keep)), piece.tempos, piece.time_signatures, piece.chords)
+            piece = Piece(n.take(np.flatnonzero(keep)), piece.tempos, piece.time_signatures, piece.chords,
+                          piece.keys)
             try:
                 q = quantize(piece, STEPS_PER_QUARTER)
             except QuantizeError:
@@ -414,70 +436,89 @@ class ChordMelodyConverter(MelodyConverter):
                 raise MidiError(f"piece of {q.total_steps} steps is longer than {MAX_PIECE_STEPS}; file is corrupt")
             melody, at = _extract.melody_slices(
                 q.start, q.end, q.pitch, q.velocity, q.is_drum, q.instrument, q.program, lo, hi, self.min_pitch,
-                self.max_pitch, STEPS_PER_BAR, gap, max_steps, self.window_steps)
+                self.max_pitch, STEPS_PER_BAR, gap, max_steps, t)
             if not len(melody):
                 continue
             try:
-                figures, pad = chords.step_chords(piece, q, STEPS_PER_QUARTER)
+                figures, pad, key_changes = chords.harmony(piece, q, STEPS_PER_QUARTER, self.condition_on_key)
                 symbols = sorted(set(figures) | {pad})
                 ids = np.array([symbols.index(f) for f in figures] + [symbols.index(pad)], np.int64)
-                steps = np.minimum(at[:, None] + np.arange(self.window_steps), len(figures))
-                rows = np.concatenate([melody.astype(np.int64), ids[steps]], 1)
+                steps = at[:, None] + np.arange(t)
+                cols = [melody.astype(np.int64), ids[np.minimum(steps, len(figures))]]
+                if self.condition_on_key:
+                    cols.append(chords.keys_at(key_changes, steps))
+                rows = np.concatenate(cols, 1)
                 rows = rows[_extract.unique_rows(rows)]
                 classes = np.array([chords.encode(f) for f in symbols], np.int64)
             except chords.ChordError:
                 continue
-            t = self.window_steps
-            parts.append(np.stack([rows[:, :t], classes[rows[:, t:]]], -1))
+            parts.append(np.stack([rows[:, :t], classes[rows[:, t:2 * t]]]
+                                  + ([rows[:, 2 * t:]] if self.condition_on_key else []), -1))
         if not parts:
             return np.zeros((0,) + self.window_shape, self.dtype)
         return np.concatenate(parts).astype(self.dtype)
 
     def controls(self, windows: np.ndarray) -> np.ndarray | None:
-        """The chord of every step, one-hot ``[n, T, 49]``."""
-        return np.eye(chords.NUM_CLASSES, dtype=np.float32)[np.asarray(windows)[..., 1]]
+        """The chord of every step, one-hot ``[n, T, 49]`` (and its key, one-hot, after it)."""
+        w = np.asarray(windows)
+        out = [np.eye(chords.NUM_CLASSES, dtype=np.float32)[w[..., 1]]]
+        if self.condition_on_key:
+            out.append(np.eye(12, dtype=np.float32)[w[..., 2]])
+        return np.concatenate(out, -1)
 
     def split(self, windows: np.ndarray) -> list[np.ndarray]:
         """The melody (column 0): what statistics, attributes and sample quality read."""
         return [np.asarray(windows)[..., 0]]
 
     def augment(self, windows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Transposition of melody and chords together (Magenta transposes the NoteSequence, chord symbols
-        included), by one shift per window narrowed so that every note stays in range."""
+        """Transposition of melody, chords and key together (Magenta transposes the NoteSequence, chord symbols
+        and key signatures included), by one shift per window narrowed so that every note stays in range."""
         lo, hi = self.transpose_range
         if lo == 0 and hi == 0:
             return windows
         out = windows.copy()
         out[..., 0], shift = transpose_by(windows[..., 0], lo, hi, self.num_classes, rng)
         out[..., 1] = chords.transpose(windows[..., 1], shift[:, None])
+        if self.condition_on_key:
+            out[..., 2] = (windows[..., 2] + shift[:, None]) % 12
         return out
 
-    def progression_controls(self, bars: list[list[str]]) -> np.ndarray:
-        """Chord classes per step ``[k, T]`` of the windows that play ``bars`` (``chords.by_bar``) one after
-        another: each bar's chords spread evenly over its steps, the last chord held to the end of the last
-        window."""
+    def progression_controls(self, bars: list[list[str]], key: int | None = None) -> np.ndarray:
+        """Control classes per step of the windows that play ``bars`` (``chords.by_bar``) one after another:
+        ``[k, T]`` chords (each bar's spread evenly over its steps, the last held to the end of the last
+        window), or ``[k, T, 2]`` chords and ``key`` with ``condition_on_key``."""
+        if (key is None) == self.condition_on_key:
+            raise chords.ChordError(f"{self.name} is conditioned on a key: give one" if self.condition_on_key
+                                    else f"{self.name} is not conditioned on a key")
         per_bar = [chords.progression(bar, STEPS_PER_BAR) for bar in bars]
         k = -(-len(per_bar) // self.slice_bars)
         per_bar += [np.full(STEPS_PER_BAR, per_bar[-1][-1], np.int16)] * (k * self.slice_bars - len(per_bar))
-        return np.concatenate(per_bar).reshape(k, self.window_steps)
+        out = np.concatenate(per_bar).reshape(k, self.window_steps)
+        return np.stack([out, np.full_like(out, key)], -1) if self.condition_on_key else out
 
-    def with_chords(self, melodies: np.ndarray, chord_classes: np.ndarray) -> np.ndarray:
-        """Windows ``[n, T, 2]`` from melody windows ``[n, T]`` and the chords they were decoded under."""
-        m = np.asarray(melodies)
-        return np.stack([m, np.broadcast_to(np.asarray(chord_classes), m.shape)], -1).astype(self.dtype)
+    def with_chords(self, melodies: np.ndarray, controls: np.ndarray) -> np.ndarray:
+        """Windows from melody windows ``[n, T]`` and the control classes they were decoded under (chords
+        ``[T]`` or ``[n, T]``; with a key ``[..., 2]``)."""
+        m, c = np.asarray(melodies), np.asarray(controls)
+        c = c if self.condition_on_key else c[..., None]
+        return np.concatenate([m[..., None], np.broadcast_to(c, m.shape + c.shape[-1:])], -1).astype(self.dtype)
 
     def _decode_one(self, window: np.ndarray):
         """The melody, with a CHORD_SYMBOL annotation at every chord change (Magenta's
-        ``add_chords_to_sequence``), so the file carries its chords as text events."""
+        ``add_chords_to_sequence``) and a key signature at every key change, so the file carries them."""
         ns = super()._decode_one(window[:, 0])
-        previous = None
-        for step, c in enumerate(window[:, 1].tolist()):
-            if c != previous:
-                ta = ns.text_annotations.add()
-                ta.time = step * SECONDS_PER_STEP
-                ta.text = chords.name(c)
-                ta.annotation_type = ta.CHORD_SYMBOL
+        for col in range(1, window.shape[1]):
+            previous = None
+            for step, c in enumerate(window[:, col].tolist()):
+                if c == previous:
+                    continue
                 previous = c
+                if col == 1:
+                    ta = ns.text_annotations.add()
+                    ta.time, ta.text, ta.annotation_type = step * SECONDS_PER_STEP, chords.name(c), ta.CHORD_SYMBOL
+                else:
+                    ks = ns.key_signatures.add()
+                    ks.time, ks.key = step * SECONDS_PER_STEP, c
         return ns
 
     def js_converter(self) -> tuple[str | None, dict[str, Any]]:
@@ -752,9 +793,11 @@ class MultitrackConverter(Converter):
         c = np.asarray(windows)[..., 1].astype(np.int64)
         return (np.eye(self.control_depth, dtype=np.float32)[np.maximum(c, 0)] * (c >= 0)[..., None])
 
-    def progression_controls(self, bars: list[list[str]]) -> np.ndarray:
+    def progression_controls(self, bars: list[list[str]], key: int | None = None) -> np.ndarray:
         """Chord classes per token row ``[bars, 512]``, one window per bar, as magenta-js conditions a multitrack
         model: in every track, N.C. for the program token, then the bar's chords spread over the other rows."""
+        if key is not None:
+            raise chords.ChordError(f"{self.name} is not conditioned on a key")
         rows = [np.concatenate([[0], chords.progression(bar, self.slot_rows - 1)]) for bar in bars]
         return np.stack([np.tile(r, self.num_slots) for r in rows]).astype(np.int16)
 

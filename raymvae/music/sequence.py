@@ -38,6 +38,7 @@ class NoteArrays:
     ticks_per_quarter: int = STANDARD_PPQ
     problems: int = 0
     chords: list = field(default_factory=list)  # [(time, symbol)]: a NoteSequence's CHORD_SYMBOL annotations
+    keys: list = field(default_factory=list)  # [(time, key 0-11)]: a NoteSequence's key signatures
 
     def __len__(self) -> int:
         return int(self.start.shape[0])
@@ -48,7 +49,7 @@ class NoteArrays:
             self.start[idx], self.end[idx], self.pitch[idx], self.velocity[idx],
             self.instrument[idx], self.program[idx], self.is_drum[idx],
             self.tempo_times, self.tempo_qpms, self.ts_times, self.ts_nums, self.ts_dens,
-            self.total_time, self.ticks_per_quarter, self.problems, self.chords)
+            self.total_time, self.ticks_per_quarter, self.problems, self.chords, self.keys)
 
 
 def parse_midi(data: bytes) -> NoteArrays:
@@ -125,6 +126,9 @@ def to_note_sequence(notes: NoteArrays):
         ta = ns.text_annotations.add()
         ta.time, ta.text = t, text
         ta.annotation_type = music_pb2.NoteSequence.TextAnnotation.CHORD_SYMBOL
+    for t, key in notes.keys:
+        ks = ns.key_signatures.add()
+        ks.time, ks.key = t, key
     ns.total_time = notes.total_time
     return ns
 
@@ -152,7 +156,8 @@ def from_note_sequence(ns) -> NoteArrays:
         ts_dens=np.array([t.denominator for t in tss], np.int64),
         total_time=float(ns.total_time),
         ticks_per_quarter=int(ns.ticks_per_quarter or STANDARD_PPQ),
-        chords=[(a.time, a.text) for a in ns.text_annotations if a.annotation_type == chord_symbol])
+        chords=[(a.time, a.text) for a in ns.text_annotations if a.annotation_type == chord_symbol],
+        keys=[(k.time, int(k.key)) for k in ns.key_signatures])
 
 
 @dataclass
@@ -163,6 +168,7 @@ class Piece:
     tempos: list  # [(time, qpm)]
     time_signatures: list  # [(time, num, den)]
     chords: list = field(default_factory=list)  # [(time, symbol)], carried into the piece as note-seq does
+    keys: list = field(default_factory=list)  # [(time, key 0-11)], likewise
 
 
 def _carry_events(events: list, split_times: list) -> list[list]:
@@ -229,6 +235,7 @@ def split_on_time_changes(notes: NoteArrays) -> list[Piece]:
     tempo_by_piece = _carry_events([(t, q) for t, q in zip(notes.tempo_times.tolist(),
                                                           notes.tempo_qpms.tolist())], splits)
     chords_by_piece = _carry_events(list(notes.chords), splits)
+    keys_by_piece = _carry_events(list(notes.keys), splits)
     pieces = []
     bounds = np.searchsorted(piece_of, np.arange(len(splits)), side="left")
     for i in range(len(splits) - 1):
@@ -238,8 +245,8 @@ def split_on_time_changes(notes: NoteArrays) -> list[Piece]:
         sub.start = sub.start - s0
         sub.end = np.minimum(sub.end, s1) - s0
         sub.total_time = float(sub.end.max()) if len(idx) and sub.end.max() > 0.0 else 0.0
-        sub.chords = []
-        pieces.append(Piece(sub, tempo_by_piece[i], ts_by_piece[i], chords_by_piece[i]))
+        sub.chords, sub.keys = [], []
+        pieces.append(Piece(sub, tempo_by_piece[i], ts_by_piece[i], chords_by_piece[i], keys_by_piece[i]))
     return pieces
 
 

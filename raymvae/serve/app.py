@@ -176,7 +176,7 @@ class MusicVAEServer:
         self.service.check_count(req.n)
         temperature, seed = self.service.check_temperature(req.temperature), _seed(req.seed)
         z = prior_z(self.service.model.z_size, seed, range(req.n))
-        job = Job(z=z, temperature=temperature, seed=seed, chords=self.service.chord_controls(req.chords, req.chords_per_bar))
+        job = Job(z=z, temperature=temperature, seed=seed, chords=self.service.chord_controls(req.chords, req.chords_per_bar, req.key))
         return self._sequences(await self._run(job), temperature, seed)
 
     @api.post("/interpolate", response_model=Sequences)
@@ -194,7 +194,7 @@ class MusicVAEServer:
             return z
 
         result = await self._run(Job(np.concatenate([wa, wb]), latent, temperature=temperature, seed=seed,
-                                     chords=self.service.chord_controls(req.chords, req.chords_per_bar)))
+                                     chords=self.service.chord_controls(req.chords, req.chords_per_bar, req.key)))
         return self._sequences(result, temperature, seed, positions)
 
     @api.post("/encode", response_model=Encoded)
@@ -210,7 +210,7 @@ class MusicVAEServer:
         """Sequences from latent vectors (one, or a list)."""
         z = self.service.z_rows(req.z)
         temperature, seed = self.service.check_temperature(req.temperature), _seed(req.seed)
-        job = Job(z=z, temperature=temperature, seed=seed, chords=self.service.chord_controls(req.chords, req.chords_per_bar))
+        job = Job(z=z, temperature=temperature, seed=seed, chords=self.service.chord_controls(req.chords, req.chords_per_bar, req.key))
         return self._sequences(await self._run(job), temperature, seed)
 
     @api.post("/similar", response_model=Sequences)
@@ -225,7 +225,7 @@ class MusicVAEServer:
             return similar_z(mu[0], req.similarity, seed, range(req.n))
 
         result = await self._run(Job(window, latent, temperature=temperature, seed=seed,
-                                     chords=self.service.chord_controls(req.chords, req.chords_per_bar)))
+                                     chords=self.service.chord_controls(req.chords, req.chords_per_bar, req.key)))
         return self._sequences(result, temperature, seed, np.full(req.n, req.similarity))
 
     @api.post("/attribute", response_model=Sequences)
@@ -244,7 +244,7 @@ class MusicVAEServer:
         temperature, seed = self.service.check_temperature(req.temperature), _seed(req.seed)
         window, _ = self.service.midi_window(req.midi, req.window, "midi")
         result = await self._run(Job(window, edit, temperature=temperature, seed=seed,
-                                     chords=self.service.chord_controls(req.chords, req.chords_per_bar)))
+                                     chords=self.service.chord_controls(req.chords, req.chords_per_bar, req.key)))
         return self._sequences(result, temperature, seed)
 
 

@@ -23,6 +23,7 @@ Chords = Annotated[str | list[str] | None, Field(
                 "under, chords_per_bar chords to a bar, e.g. \"C G Am F\"; one longer than the model's window "
                 "makes each result several windows of the same z, joined")]
 ChordsPerBar = Annotated[int, Field(ge=1, le=16, description="chords to a bar, spread evenly over it")]
+Key = Annotated[str | int | None, Field(description="models conditioned on key: the key, 0-11 or a name (C, F#, Bb)")]
 
 
 class SampleRequest(Request):
@@ -30,6 +31,7 @@ class SampleRequest(Request):
     temperature: Finite = Field(0.5, description="sampling temperature; 0 = argmax")
     chords: Chords = None
     chords_per_bar: ChordsPerBar = 1
+    key: Key = None
     seed: Seed = None
 
 
@@ -41,6 +43,7 @@ class InterpolateRequest(Request):
     temperature: Finite = Field(0.0, description="0 = argmax (default)")
     chords: Chords = None
     chords_per_bar: ChordsPerBar = 1
+    key: Key = None
     seed: Seed = None
     window: int = Field(0, ge=0, description="which window of a multi-window file")
 
@@ -55,6 +58,7 @@ class DecodeRequest(Request):
     temperature: Finite = Field(0.0, description="0 = argmax (default)")
     chords: Chords = None
     chords_per_bar: ChordsPerBar = 1
+    key: Key = None
     seed: Seed = None
 
 
@@ -66,6 +70,7 @@ class SimilarRequest(Request):
     temperature: Finite = Field(0.5, description="sampling temperature; 0 = argmax")
     chords: Chords = None
     chords_per_bar: ChordsPerBar = 1
+    key: Key = None
     seed: Seed = None
     window: int = Field(0, ge=0, description="which window of a multi-window file")
 
@@ -80,6 +85,7 @@ class AttributeRequest(Request):
     temperature: Finite = Field(0.0, description="0 = argmax (default)")
     chords: Chords = None
     chords_per_bar: ChordsPerBar = 1
+    key: Key = None
     seed: Seed = None
     window: int = Field(0, ge=0)
 

@@ -133,13 +133,15 @@ class ModelService:
         except NoWindowError as exc:
             raise BadRequest(str(exc)) from exc
 
-    def chord_controls(self, progression: str | list[str] | None, chords_per_bar: int = 1) -> np.ndarray | None:
-        """The chord controls [k, ...] of the windows a request's ``chords`` make on a chord-conditioned model
-        (None for other models); a 422 where model and request disagree or a chord cannot be encoded."""
+    def chord_controls(self, progression: str | list[str] | None, chords_per_bar: int = 1,
+                       key: str | int | None = None) -> np.ndarray | None:
+        """The chord controls [k, ...] of the windows a request's ``chords`` (and ``key``) make on a
+        chord-conditioned model (None for other models); a 422 where model and request disagree or a chord
+        or key cannot be encoded."""
         try:
-            controls = chord_controls(self.model, progression, chords_per_bar)
+            controls = chord_controls(self.model, progression, chords_per_bar, key)
         except UserError as exc:
-            raise BadRequest(str(exc).replace("--chords", "chords")) from exc
+            raise BadRequest(str(exc).replace("--chords", "chords").replace("--key", "key")) from exc
         if controls is not None:
             self.check_count(len(controls), "the number of windows the chords fill")
         return controls
