@@ -117,6 +117,8 @@ def test_the_key_of_every_step_from_the_file_or_inferred():
         assert (b[:, 2] == (a[:, 2] + s) % 12).all() and np.array_equal(b[:, 1], chords.transpose(a[:, 1], s))
     ns = conv.decode(w[:1])[0]
     assert [(k.time, k.key) for k in ns.key_signatures] == [(0.0, 0)]
+    ns.key_signatures[0].key = 10
+    assert [k.key for k in note_seq.midi_to_note_sequence(conv.to_midi_bytes(ns)).key_signatures] == [10]
     assert conv.progression_controls([["C"], ["G"]], key=chords.key_class("Bb")).tolist() == \
         [[[C, 10]] * 16 + [[G, 10]] * 16]
     with pytest.raises(chords.ChordError, match="conditioned on a key"):
@@ -167,7 +169,13 @@ def test_decoded_windows_carry_their_chords_as_chord_symbols():
     ns = conv.decode(conv.with_chords(melody[None], chords.progression(["C", "G"], 32)))[0]
     assert [(a.time, a.text) for a in ns.text_annotations] == [(0.0, "C"), (2.0, "G")]
     assert [n.pitch for n in ns.notes] == [60, 67]
-    assert np.array_equal(conv.encode_midi(conv.to_midi_bytes(ns))[0], melody)
+    data = conv.to_midi_bytes(ns)
+    assert np.array_equal(conv.encode_midi(data)[0], melody)
+    import io
+
+    import mido
+    texts = [(m.text, m.time) for m in mido.MidiFile(file=io.BytesIO(data)).tracks[0] if m.type == "text"]
+    assert texts == [("C", 0), ("G", 880)]  # the chord symbols as MIDI text events (delta ticks at 220 ppq)
 
 
 def tiny_model():

@@ -1,6 +1,7 @@
 """NoteSequence -> MIDI bytes: a small, fast Standard MIDI File writer.
 
-Writes what the decoders produce (few notes, one tempo) in a fraction of the
+Writes what the decoders produce (few notes, one tempo, key signatures, chord symbols as text events) in a
+fraction of the
 time pretty_midi takes, which matters when a job writes thousands of files.
 Times are converted to ticks at the sequence's ``ticks_per_quarter`` (220 when unset) under the first tempo.
 """
@@ -9,6 +10,9 @@ from __future__ import annotations
 import struct
 
 STANDARD_PPQ = 220
+CHORD_SYMBOL = 1  # NoteSequence.TextAnnotation.CHORD_SYMBOL
+# sharps (> 0) or flats (< 0) of the major key on each tonic pitch class, for the key-signature meta event
+_SHARPS = {0: 0, 7: 1, 2: 2, 9: 3, 4: 4, 11: 5, 6: 6, 1: -5, 8: -4, 3: -3, 10: -2, 5: -1}
 
 
 def _varlen(value: int) -> bytes:
@@ -42,6 +46,14 @@ def note_sequence_to_midi_bytes(ns) -> bytes:
         den_pow = max(ts.denominator, 1).bit_length() - 1
         meta.append((int(round(ts.time * ticks_per_second)), 0,
                      bytes([0xFF, 0x58, 0x04, ts.numerator & 0xFF, den_pow, 24, 8])))
+    for ks in ns.key_signatures:  # major keys by tonic (minor: mode 1, sharps of its relative major)
+        minor = int(ks.mode == 1)
+        sharps = _SHARPS[(ks.key + 3 * minor) % 12]
+        meta.append((int(round(ks.time * ticks_per_second)), 0, bytes([0xFF, 0x59, 0x02, sharps & 0xFF, minor])))
+    for ta in ns.text_annotations:  # chord symbols as text events, as most notation software reads them
+        if ta.annotation_type == CHORD_SYMBOL:
+            text = ta.text.encode("utf-8")
+            meta.append((int(round(ta.time * ticks_per_second)), 0, b"\xff\x01" + _varlen(len(text)) + text))
     groups: dict[tuple[int, int, bool], list] = {}
     for n in ns.notes:
         groups.setdefault((n.instrument, n.program, n.is_drum), []).append(n)
