@@ -270,6 +270,9 @@ def test_prepare_train_and_generate_under_chords(ray_session, tmp_path, capsys):
     shards = tmp_path / "shards"
     m = prepare(NAME, [str(corpus)], str(shards), eval_fraction=0.34).manifest
     assert m["window_shape"] == [32, 2] and m["family"] == "chord_melody"
+    hist = m["class_histogram"]
+    assert set(hist) == {"melody", "chords"} and len(hist["chords"]) == 49
+    assert sum(hist["chords"]) == sum(hist["melody"]) and hist["chords"][C] > 0 and hist["chords"][G] > 0
     windows, _ = read_windows(str(shards), "train")
     assert windows.shape[1:] == (32, 2) and (windows[..., 1] > 0).any()
     run = tmp_path / "run"

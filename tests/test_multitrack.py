@@ -125,6 +125,9 @@ def test_chord_variant_gives_every_token_row_its_chord():
         assert rows[bar, 2, 0] == 0 and lengths[bar, 2] == 1  # an unused slot: END under N.C.
     ns = conv.decode(w[:1])[0]
     assert [a.text for a in ns.text_annotations] == ["C"]
+    hist = conv.class_histogram(w)
+    assert set(hist) == {"multitrack", "chords"} and sum(hist["chords"]) == sum(hist["multitrack"])
+    assert hist["chords"][1] > 0 and hist["chords"][8] > 0
     controls = conv.progression_controls([["C"], ["Am", "F"]])
     assert controls.shape == (2, 512) and (controls.reshape(2, 8, 64)[:, :, 0] == 0).all()
     assert set(controls[0].tolist()) == {0, 1} and set(controls[1].tolist()) == {0, 22, 6}

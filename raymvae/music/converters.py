@@ -466,9 +466,22 @@ class ChordMelodyConverter(MelodyConverter):
             out.append(np.eye(12, dtype=np.float32)[w[..., 2]])
         return np.concatenate(out, -1)
 
+    @property
+    def parts(self) -> list[tuple[str, "Converter"]]:
+        return [("melody", self)]
+
     def split(self, windows: np.ndarray) -> list[np.ndarray]:
         """The melody (column 0): what statistics, attributes and sample quality read."""
         return [np.asarray(windows)[..., 0]]
+
+    def class_histogram(self, windows: np.ndarray) -> dict[str, list[int]]:
+        """The melody's classes, then the controls': chords (and keys)."""
+        w = np.asarray(windows, np.int64)
+        out = super().class_histogram(windows)
+        out["chords"] = np.bincount(w[..., 1].ravel(), minlength=chords.NUM_CLASSES).tolist()
+        if self.condition_on_key:
+            out["key"] = np.bincount(w[..., 2].ravel(), minlength=12).tolist()
+        return out
 
     def augment(self, windows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Transposition of melody, chords and key together (Magenta transposes the NoteSequence, chord symbols
@@ -785,6 +798,14 @@ class MultitrackConverter(Converter):
 
     def split(self, windows: np.ndarray) -> list[np.ndarray]:
         return [self.tokens(windows)]
+
+    def class_histogram(self, windows: np.ndarray) -> dict[str, list[int]]:
+        """Token counts (and, with chords, the chords of the token rows)."""
+        out = super().class_histogram(windows)
+        if self.chord_conditioned:
+            c = np.asarray(windows, np.int64)[..., 1].ravel()
+            out["chords"] = np.bincount(c[c >= 0], minlength=chords.NUM_CLASSES).tolist()
+        return out
 
     def controls(self, windows: np.ndarray) -> np.ndarray | None:
         """The chord of every token row, one-hot ``[n, 512, 49]`` (padding rows all zero); None without chords."""
