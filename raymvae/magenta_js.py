@@ -30,7 +30,7 @@ def converter_spec(model: MusicVAE) -> dict[str, Any]:
     """magenta-js's ``dataConverter`` spec of a model; UserError where magenta-js cannot run it."""
     cfg, conv = model.config, model.codec.converter
     name = cfg.name
-    if model.control_depth:
+    if model.control_depth and not conv.chord_conditioned:
         raise UserError(f"magenta-js has no decoder for {name} (models that read controls are not exported yet)")
     hier_encoder = cfg.model["encoder"] == "hierarchical"
     if hier_encoder != (model.kind == "hierarchical"):
@@ -61,6 +61,10 @@ def export_magenta_js(model: MusicVAE, output: str, quantize: int | None = None)
     """Write ``model`` to the folder ``output`` as a magenta-js checkpoint; ``quantize`` 1 or 2 stores each
     weight in that many bytes (as magenta-js's converter offers). Returns the folder's URI."""
     spec = {"type": "MusicVAE", "dataConverter": converter_spec(model)}
+    if model.codec.converter.chord_conditioned:  # magenta-js reads the chords (and key) as controlArgs
+        spec["chordEncoder"] = "TriadChordEncoder"
+        if getattr(model.codec.converter, "condition_on_key", False):
+            spec["conditionOnKey"] = True
     if quantize not in (None, 1, 2):
         raise UserError(f"--quantize takes 1 or 2 (bytes per weight), got {quantize}")
     weights, blobs = [], []

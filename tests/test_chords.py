@@ -153,7 +153,7 @@ def test_a_key_conditioned_model_decodes_in_the_key_it_is_given():
 
 def test_progressions_and_chord_names():
     assert chords.progression(["C", "G", "Am", "F"], 32).tolist() == [C] * 8 + [G] * 8 + [AM] * 8 + [F] * 8
-    assert chords.progression(["C", "G", "Am"], 32).tolist() == [C] * 10 + [G] * 11 + [AM] * 11
+    assert chords.progression(["C", "G", "Am"], 32).tolist() == [C] * 11 + [G] * 11 + [AM] * 10  # as magenta-js
     assert all(chords.encode(chords.name(k)) == k for k in range(chords.NUM_CLASSES))
     assert chords.encode("Cmaj7") == C and chords.encode("N.C.") == 0 and chords.encode("Bdim") == 48
     with pytest.raises(chords.ChordError, match="Csus4"):

@@ -135,6 +135,37 @@ def test_magenta_js_loads_the_export_and_computes_the_same(name, tmp_path):
 
 
 @needs_node
+@pytest.mark.parametrize("name, key", [("cat-mel_2bar_med_chords", None), ("cat-mel_2bar_med_chords_key", 7)])
+def test_magenta_js_runs_a_chord_conditioned_export(name, key, tmp_path):
+    """Chords (and a key) as magenta-js's controlArgs: its MusicVAE encodes under a progression to PyTorch's mu
+    and decodes fixed z under it to the same notes."""
+    from raymvae.music import chords
+
+    model = small(name, seed=3)
+    export_magenta_js(model, str(tmp_path / "www" / "ckpt"))
+    spec = json.loads((tmp_path / "www" / "ckpt" / "config.json").read_text())
+    assert spec["chordEncoder"] == "TriadChordEncoder" and spec.get("conditionOnKey", False) == (key is not None)
+    progression = ["C", "G", "Am", "F"]
+    classes = chords.progression(progression, 32).astype(np.int64)
+    controls = np.stack([classes, np.full(32, key)], -1) if key is not None else classes
+    rng = np.random.default_rng(0)
+    with torch.no_grad():
+        c3, c4 = (torch.from_numpy(np.repeat(controls[None], n, 0)) for n in (3, 4))
+        windows = model.decode(torch.from_numpy(rng.standard_normal((3, 8)).astype(np.float32)), 1.0,
+                               generator=torch.Generator().manual_seed(0), controls=c3).numpy()
+        mu = model.encode_windows(windows)[0].numpy()
+        z = rng.standard_normal((4, 8)).astype(np.float32)
+        ours = model.decode(torch.from_numpy(z), None, controls=c4).numpy()
+    args = {"chordProgression": progression, **({"key": key} if key is not None else {})}
+    melody = converter_for("cat-mel_2bar_small")
+    out = run_magenta_js(tmp_path, {"sequences": [quantized_json(melody, w[:, 0]) for w in windows],
+                                    "z": z.tolist(), "controlArgs": args})
+    assert np.abs(np.asarray(out["mu"]) - mu).max() < 1e-4
+    for theirs, window in zip(out["decoded"], ours):
+        assert notes(theirs) == notes(quantized_json(melody, window[:, 0]))
+
+
+@needs_node
 @pytest.mark.parametrize("name", ["groovae_2bar_humanize", "groovae_2bar_tap_fixed_velocity"])
 def test_magenta_js_runs_an_exported_groovae(name, tmp_path):
     """GrooVAE: magenta-js reads a performance (velocities, timing) to PyTorch's mu within 1e-4 and plays four

@@ -60,16 +60,13 @@ def parse(progression: str | list[str]) -> list[str]:
 
 def progression(chords: list[str], steps: int) -> np.ndarray:
     """Classes of ``steps`` steps for a progression spread evenly over them, as magenta-js's
-    ``encodeChordProgression`` does (chord i covers steps [i * steps // n, (i + 1) * steps // n))."""
+    ``encodeProgression`` does (step s plays chord s * n // steps)."""
     if not chords:
         raise ChordError("a chord progression needs at least one chord")
     if len(chords) > steps:
         raise ChordError(f"{len(chords)} chords do not fit {steps} steps")
-    classes = [encode(c) for c in chords]
-    out = np.zeros(steps, np.int16)
-    for i, c in enumerate(classes):
-        out[i * steps // len(classes):(i + 1) * steps // len(classes)] = c
-    return out
+    classes = np.array([encode(c) for c in chords], np.int16)
+    return classes[np.arange(steps) * len(classes) // steps]
 
 
 def by_bar(chords: list[str], chords_per_bar: int) -> list[list[str]]:

@@ -534,8 +534,6 @@ class ChordMelodyConverter(MelodyConverter):
                     ks.time, ks.key = step * SECONDS_PER_STEP, c
         return ns
 
-    def js_converter(self) -> tuple[str | None, dict[str, Any]]:
-        return None, {}
 
 
 class DrumsConverter(Converter):

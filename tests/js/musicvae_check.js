@@ -1,7 +1,8 @@
 // Load a checkpoint folder with magenta-js's own MusicVAE (Node) and print what it computes, as JSON:
 //   node musicvae_check.js URL INPUT.json  ->  {"mu": [[...]], "decoded": [NoteSequence, ...]}
-// INPUT.json: {"sequences": [quantized NoteSequence JSON, ...], "z": [[...], ...]}. `mu` is encode() of the
-// sequences; `decoded` is decode() of z by argmax (no temperature). NODE_PATH names the node_modules folder.
+// INPUT.json: {"sequences": [quantized NoteSequence JSON, ...], "z": [[...], ...], "controlArgs"?: {...}}. `mu`
+// is encode() of the sequences; `decoded` is decode() of z by argmax (no temperature), both under controlArgs
+// (chordProgression, key) where given. NODE_PATH names the node_modules folder.
 const fs = require('fs');
 const tf = require('@tensorflow/tfjs');
 const mvae = require('@magenta/music/node/music_vae');
@@ -11,8 +12,8 @@ async function main() {
   const input = JSON.parse(fs.readFileSync(inputPath, 'utf8'));
   const model = new mvae.MusicVAE(url);
   await model.initialize();
-  const mu = await model.encode(input.sequences);
-  const decoded = await model.decode(tf.tensor2d(input.z));
+  const mu = await model.encode(input.sequences, input.controlArgs);
+  const decoded = await model.decode(tf.tensor2d(input.z), undefined, input.controlArgs);
   process.stdout.write(JSON.stringify({mu: await mu.array(), decoded}) + '\n');
 }
 
