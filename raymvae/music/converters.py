@@ -789,6 +789,12 @@ class MultitrackConverter(Converter):
 
         return multitrack.sequence_windows(to_note_sequence(notes), self.rules)
 
+    def js_converter(self) -> tuple[str | None, dict[str, Any]]:
+        return "MultitrackConverter", {"stepsPerQuarter": multitrack.STEPS_PER_QUARTER,
+                                       "totalSteps": multitrack.STEPS_PER_BAR,
+                                       "numVelocityBins": multitrack.NUM_VELOCITY_BINS, "minPitch": 0,
+                                       "maxPitch": 127}
+
     def tokens(self, windows: np.ndarray) -> np.ndarray:
         """The token ids ``[n, 8 * 64]`` of windows (without their chords)."""
         w = np.asarray(windows)

@@ -12,9 +12,15 @@ async function main() {
   const input = JSON.parse(fs.readFileSync(inputPath, 'utf8'));
   const model = new mvae.MusicVAE(url);
   await model.initialize();
-  const mu = await model.encode(input.sequences, input.controlArgs);
+  // one sequence at a time: magenta-js encodes variable-length segments (multitrack) only in batches of one
+  const mu = [];
+  for (const sequence of input.sequences) {
+    const z = await model.encode([sequence], input.controlArgs);
+    mu.push((await z.array())[0]);
+    z.dispose();
+  }
   const decoded = await model.decode(tf.tensor2d(input.z), undefined, input.controlArgs);
-  process.stdout.write(JSON.stringify({mu: await mu.array(), decoded}) + '\n');
+  process.stdout.write(JSON.stringify({mu, decoded}) + '\n');
 }
 
 main().catch((err) => {
