@@ -284,9 +284,6 @@ def test_prepare_train_and_generate_under_chords(ray_session, tmp_path, capsys):
     assert main(["generate", "sample", "--model", str(run), "--num", "4", "--output", str(out),
                  "--chords", "C", "G", "Am", "F"]) == 0
     assert len(pq.read_table(out / "manifest.parquet")) == 4
-    assert main(["generate", "interpolate", "--model", str(run), "--output", str(tmp_path / "interp"), "--steps", "3",
-                 "--pairs", f"{corpus / 'tune_0.mid'}:{corpus / 'tune_3.mid'}", "--chords", "Dm", "G"]) == 0
-    assert len(pq.read_table(tmp_path / "interp" / "manifest.parquet")) == 3
     # a progression longer than the window: each file is two windows of one z, the chords bar by bar
     assert main(["generate", "sample", "--model", str(run), "--num", "2", "--output", str(tmp_path / "arr"),
                  "--chords", "C G Am F", "--seed", "3"]) == 0
