@@ -107,7 +107,7 @@ def train_demo() -> None:
 def generate_demo(run: Path) -> None:
     """Samples and an interpolation from the demo model, as MIDI files with contact sheets, and how close
     they are to the music: the samples' statistics beside the eval data's, the endpoints' reconstruction."""
-    from raymvae import storage
+    from raymvae import audio, storage
     from raymvae.data import read_windows
     from raymvae.export import load_export
     from raymvae.generate.batch import run as generate
@@ -125,11 +125,15 @@ def generate_demo(run: Path) -> None:
         "\n", "\n  "))
     windows, sources = read_windows(str(DEMO_DIR / "shards" / "cat-mel_2bar_small"), "eval")
     a, b = sorted(set(sources))[:2]
-    res = generate(str(run), str(out / "interpolation"), interpolation_rows(model, [(a, b)], 8, "slerp", 0, None))
+    sound = audio.missing() is None  # FluidSynth here: the interpolation as WAV files too, to listen to
+    res = generate(str(run), str(out / "interpolation"), interpolation_rows(model, [(a, b)], 8, "slerp", 0, None),
+                   audio=sound)
     ends = reconstruction(model, np.concatenate([select_window(model, Path(f).read_bytes())[0] for f in (a, b)]))
     print(f"slerp interpolation in 8 steps between\n  {a}\n  {b}\n  -> {res['output']} "
           f"(contact sheet: {res['contact_sheet']})\n  its endpoints reconstruct their inputs at "
           f"{ends[0]:.0%} and {ends[1]:.0%} of their steps")
+    print("  the interpolation as WAV files too, beside the MIDI files" if sound
+          else f"  (no WAV files: {audio.missing()})")
     every = reconstruction(model, windows)
     print(f"  (over all {len(windows)} eval windows the model reconstructs {every.mean():.0%} of the steps; "
           f"{(every >= 0.75).mean():.0%} of the windows at 75% or more)")

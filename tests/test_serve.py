@@ -4,10 +4,12 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -17,6 +19,7 @@ import torch
 import yaml
 from google.protobuf.json_format import MessageToDict
 
+from browser import browser_missing, chromium
 from midi_fixtures import midi_bytes
 from raymvae.config import preset_path
 from raymvae.export import load_export, save_export
@@ -179,6 +182,11 @@ def test_interpolate_encode_decode_attribute(server, local, run_dir):
     same = post(server, "/similar", {"midi": b64(a), "n": 1, "similarity": 1.0, "seed": 9}).json()["results"][0]
     np.testing.assert_allclose(same["z"], za, atol=1e-5)
 
+    from raymvae import audio
+    if audio.missing() is None:  # format=wav: each result also played by FluidSynth
+        r = post(server, "/interpolate", {"a": b64(a), "b": b64(b), "steps": 2, "format": "wav"})
+        assert r.status_code == 200 and all(base64.b64decode(x["wav"])[:4] == b"RIFF" for x in r.json()["results"])
+
 
 DRUMS_ONLY = midi_bytes([(0, True, [(36, 4 * i, 4 * i + 1) for i in range(16)])])
 MELODY = b64(midi_bytes([(0, False, MELODY_A)]))
@@ -217,6 +225,9 @@ BAD = [
     ("/similar", {"midi": MELODY, "similarity": 1.5}, 422, "less than or equal to 1"),
     ("/similar", {"midi": MELODY, "n": 9}, 422, "max_n"),
     ("/sample", {"n": 1, "chords": "C G"}, 422, "not conditioned on chords"),
+    ("/sample", {"n": 1, "format": "mp3"}, 422, "'midi' or 'wav'"),
+    ("/grid", {"corners": [MELODY] * 3}, 422, "at least 4 items"),
+    ("/grid", {"corners": [MELODY] * 4, "steps": 3}, 422, "steps x steps must be between 1 and 8"),
     ("/humanize", {"midi": MELODY}, 404, "needs a GrooVAE model"),
     ("/tap2drum", {}, 422, "Field required"),
     ("/groove-transfer", {"groove": MELODY, "pattern": MELODY, "feel": 1}, 422, "Extra inputs"),
@@ -342,3 +353,79 @@ def test_groove_routes(server, tmp_path):
         assert requests.get(server + "/groove/model", timeout=30).json()["control_depth"] == 9
     finally:
         serve.delete("groove")
+
+
+@pytest.mark.skipif(browser_missing() is not None, reason=str(browser_missing()))
+def test_the_web_page_in_a_real_browser(server, tmp_path):
+    """Headless Chromium on the served page: two uploads, an interpolation drawn as piano rolls whose notes are
+    those of the MIDI the API returned, playback (the page's audio context runs), a download, the other modes,
+    and a bad upload showing the API's message."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from raymvae.music import midi_to_note_sequence
+
+    files = {"a": tmp_path / "a.mid", "b": tmp_path / "b.mid", "bad": tmp_path / "bad.mid"}
+    files["a"].write_bytes(midi_bytes([(0, False, MELODY_A)]))
+    files["b"].write_bytes(midi_bytes([(0, False, MELODY_B)]))
+    files["bad"].write_bytes(b"not a MIDI file at all")
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    driver = chromium(downloads)
+    wait = WebDriverWait(driver, 60)
+    try:
+        driver.get(server + "/")
+        wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true")
+        assert CONFIG in driver.find_element(By.ID, "model").text
+        driver.find_element(By.ID, "file-a").send_keys(str(files["a"]))
+        driver.find_element(By.ID, "file-b").send_keys(str(files["b"]))
+        wait.until(lambda d: d.find_element(By.ID, "name-b").text == "b.mid")
+        steps = driver.find_element(By.ID, "steps")
+        steps.clear()
+        steps.send_keys("4")
+        driver.find_element(By.ID, "run-interpolate").click()
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#rolls .roll canvas")) == 4)
+        results = driver.execute_script("return window.raymvae.results")
+        canvases = driver.find_elements(By.CSS_SELECTOR, "#rolls .roll canvas")
+        for result, canvas in zip(results, canvases):
+            ns = midi_to_note_sequence(base64.b64decode(result["midi"]))
+            from_midi = sorted((n.pitch, n.start_time, n.end_time) for n in ns.notes)
+            drawn = sorted(tuple(n) for n in json.loads(canvas.get_attribute("data-notes")))
+            assert len(drawn) == len(from_midi) > 0
+            assert all(p == q and abs(s - t) < 1e-3 and abs(e - f) < 1e-3
+                       for (p, s, e), (q, t, f) in zip(drawn, from_midi))
+        driver.find_elements(By.CSS_SELECTOR, "#rolls .play")[0].click()
+        wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-audio") == "running")
+        driver.find_elements(By.CSS_SELECTOR, "#rolls .download")[1].click()
+        wait.until(lambda d: (downloads / "interpolate_01.mid").is_file())
+        assert (downloads / "interpolate_01.mid").read_bytes() == base64.b64decode(results[1]["midi"])
+        driver.save_screenshot(str(tmp_path / "interpolation.png"))
+        if os.environ.get("RAYMVAE_SCREENSHOT"):  # the README's picture: RAYMVAE_SCREENSHOT=docs/web.png
+            shutil.copy(tmp_path / "interpolation.png", os.environ["RAYMVAE_SCREENSHOT"])
+        driver.find_element(By.ID, "download-all").click()
+        wait.until(lambda d: (downloads / "raymvae_interpolate.zip").is_file())
+        with zipfile.ZipFile(downloads / "raymvae_interpolate.zip") as z:
+            assert z.namelist() == [f"interpolate_{i:02d}.mid" for i in range(4)]
+            assert z.read("interpolate_02.mid") == base64.b64decode(results[2]["midi"])
+
+        for tab, run, count in (("tab-sample", "run-sample", 4), ("tab-attribute", "run-attribute", 1)):
+            driver.find_element(By.ID, tab).click()
+            driver.find_element(By.ID, run).click()
+            wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#rolls .roll")) == count
+                       and d.execute_script("return window.raymvae.results.length") == count)
+        driver.find_element(By.ID, "tab-grid").click()
+        driver.find_element(By.ID, "use-examples").click()
+        wait.until(lambda d: d.find_element(By.ID, "name-d").text.endswith(".mid"))
+        grid_steps = driver.find_element(By.ID, "grid-steps")
+        grid_steps.clear()
+        grid_steps.send_keys("2")
+        driver.find_element(By.ID, "run-grid").click()
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#rolls.grid .roll")) == 4)
+
+        driver.find_element(By.ID, "tab-interpolate").click()
+        driver.find_element(By.ID, "file-a").send_keys(str(files["bad"]))
+        wait.until(lambda d: d.find_element(By.ID, "name-a").text == "bad.mid")
+        driver.find_element(By.ID, "run-interpolate").click()
+        wait.until(lambda d: "a: cannot read MIDI" in d.find_element(By.ID, "error").text)
+    finally:
+        driver.quit()

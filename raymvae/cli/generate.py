@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import re
 
+from raymvae import audio
 from raymvae.cli.flags import settings_flags
 from raymvae.errors import UserError
 from raymvae.generate.settings import ConstraintSettings, GenerateSettings
@@ -18,6 +19,8 @@ def _generate(args: argparse.Namespace, rows_for, report: bool = False) -> int:
     from raymvae.runtime import init_ray
 
     checked(GenerateSettings, {name: getattr(args, name) for name in GenerateSettings.model_fields}, "generate")
+    if args.audio and audio.missing():
+        raise UserError(f"--audio: {audio.missing()}")
     model, _ = load_export(args.model)
     controls = chord_controls(model, args.chords, args.chords_per_bar, args.key)
     rows = with_chords(rows_for(model), controls)
@@ -26,7 +29,7 @@ def _generate(args: argparse.Namespace, rows_for, report: bool = False) -> int:
                         f"`tap2drum` or `groove-transfer`")
     init_ray(args.address)
     res = run(args.model, args.output, rows, batch_size=args.batch_size, replicas=args.replicas,
-              precision=args.precision)
+              precision=args.precision, audio=args.audio)
     ran = f" (decoded in {', '.join(res['precision'])})" if res["precision"] else ""
     print(f"{res['written']} MIDI files written{ran}, {res['skipped']} already there, in {res['output']}")
     print(f"  manifest: {res['manifest']}")
@@ -164,6 +167,9 @@ def add(sub) -> None:
                        help="chords to a bar, spread evenly over it (default 1; 16 = one per 16th-note step)")
         q.add_argument("--key", default=None,
                        help="models conditioned on key (condition_on_key): the key, 0-11 or a name (C, F#, Bb)")
+        q.add_argument("--audio", action="store_true",
+                       help="also render every file to WAV beside it, with FluidSynth and a General MIDI soundfont "
+                            "(apt install fluidsynth fluid-soundfont-gm)")
         q.add_argument("--address", default=None, help="Ray cluster address")
 
     p = gsub.add_parser("sample", help="samples from the prior", description=cmd_generate_sample.__doc__)

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 import torch
 
 from raymvae import storage
+from raymvae.errors import UserError
 from raymvae.generate.contact_sheet import write_contact_sheet
 from raymvae.generate.settings import GenerateSettings
 from raymvae.model import precision as precisions
@@ -81,8 +82,12 @@ class Decoder:
         return {**batch, "windows": windows, "precision": np.full(len(zs), self.precision, dtype=object)}
 
 
-def _write_files(batch: dict[str, np.ndarray], config: dict, output: str) -> dict[str, np.ndarray]:
-    """Ray Data task: windows -> NoteSequence -> MIDI file (atomic, uploaded by this task) + statistics per row."""
+def _write_files(batch: dict[str, np.ndarray], config: dict, output: str, audio: bool = False
+                 ) -> dict[str, np.ndarray]:
+    """Ray Data task: windows -> NoteSequence -> MIDI file (atomic, uploaded by this task) + statistics per row;
+    with ``audio`` also the file played by FluidSynth, as WAV beside it (written first: the MIDI file marks
+    the row done)."""
+    from raymvae import audio as sound
     from raymvae.config import Config
     from raymvae.music import converter_for
     from raymvae.music.stats import all_stats
@@ -93,23 +98,38 @@ def _write_files(batch: dict[str, np.ndarray], config: dict, output: str) -> dic
     for rel, w, qpm in zip(batch["path"], batch["windows"], qpms):
         w = np.asarray(w)  # a window, or (performances) the file's windows, joined at its tempo
         ns = conv.decode(w[None])[0] if qpm is None else conv.decode_joined(w, float(qpm))
-        storage.write_bytes(storage.join(output, rel), conv.to_midi_bytes(ns))
+        midi = conv.to_midi_bytes(ns)
+        if audio:
+            storage.write_bytes(storage.join(output, wav_path(rel)), sound.render_wav(midi))
+        storage.write_bytes(storage.join(output, rel), midi)
         stats.append(json.dumps({k: float(v) for k, v in all_stats(ns).items()}))
     out = dict(batch)
     out["stats_json"] = np.array(stats, dtype=object)
+    if audio:
+        out["wav"] = np.array([wav_path(r) for r in batch["path"]], dtype=object)
     return out
+
+
+def wav_path(rel: str) -> str:
+    """Where a MIDI file's WAV rendering goes: beside it."""
+    return rel[:-len(".mid")] + ".wav" if rel.endswith(".mid") else rel + ".wav"
 
 
 def run(run_dir: str, output: str, rows: list[dict[str, Any]], *,
         batch_size: int = GenerateSettings.model_fields["batch_size"].default,
         replicas: int | None = None, precision: str = GenerateSettings.model_fields["precision"].default,
-        contact_sheet: bool = True) -> dict[str, Any]:
+        contact_sheet: bool = True, audio: bool = False) -> dict[str, Any]:
     """Decode and write every planned row not yet written; (re)write the manifest; return a summary.
-    Each manifest row records the precision its file was decoded in."""
+    Each manifest row records the precision its file was decoded in; with ``audio`` each file is also
+    rendered to WAV (UserError, before any work, where FluidSynth or a soundfont is missing)."""
     import ray
     import ray.data
 
+    from raymvae import audio as sound
     from raymvae.export import export_info
+
+    if audio and sound.missing():
+        raise UserError(f"--audio: {sound.missing()}")
 
     run_dir, output = storage.normalize(run_dir), storage.normalize(output)
     info = export_info(run_dir)
@@ -126,7 +146,7 @@ def run(run_dir: str, output: str, rows: list[dict[str, Any]], *,
         ds = ds.map_batches(Decoder, fn_constructor_args=(run_dir, precision), batch_size=batch_size,
                             compute=ray.data.ActorPoolStrategy(size=size), num_gpus=1 if gpus else 0,
                             batch_format="numpy")
-        ds = ds.map_batches(_write_files, fn_kwargs=dict(config=info["config"], output=output),
+        ds = ds.map_batches(_write_files, fn_kwargs=dict(config=info["config"], output=output, audio=audio),
                             batch_format="numpy", batch_size=batch_size)
         new_rows = ds.take_all()
     manifest = storage.join(output, "manifest.parquet")

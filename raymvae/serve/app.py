@@ -11,14 +11,16 @@ while a batch computes.
 import asyncio
 import gc
 import logging
+import mimetypes
 import secrets
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from ray import serve
 from ray.serve import Application
 
@@ -27,13 +29,15 @@ from raymvae.export import has_export
 from raymvae.generate.constraints import apply_actor
 from raymvae.errors import UserError
 from raymvae.generate.plan import check_transfer, interpolate, looped, prior_z, similar_z
-from raymvae.serve.schemas import (AttributeRequest, DecodeRequest, Encoded, EncodeRequest, InterpolateRequest,
-                                   Performance, PerformanceRequest, SampleRequest, Sequences, SimilarRequest,
-                                   TransferRequest)
+from raymvae.model import grid
+from raymvae.serve.schemas import (AttributeRequest, DecodeRequest, Encoded, EncodeRequest, GridRequest,
+                                   InterpolateRequest, Performance, PerformanceRequest, SampleRequest, Sequences,
+                                   SimilarRequest, TransferRequest)
 from raymvae.serve.service import BadRequest, Job, ModelService, Result
 from raymvae.serve.settings import ServeSettings
 
 log = logging.getLogger(__name__)
+WEB = (Path(__file__).parent / "web").resolve()  # the page's files, shipped in the package
 
 api = FastAPI(title="raymvae", description="MusicVAE over HTTP: sample, encode, decode, interpolate and edit "
               "symbolic music. MIDI travels as base64 strings; every result comes back as base64 MIDI plus its "
@@ -156,8 +160,24 @@ class MusicVAEServer:
         gc.collect()
         gc.freeze()
 
-    def _sequences(self, result: Result, temperature: float, seed: int, ts: np.ndarray | None = None) -> dict:
-        return {"seed": seed, "temperature": temperature, "results": self.service.render(result.windows, result.z, ts)}
+    async def _sequences(self, result: Result, temperature: float, seed: int, ts: np.ndarray | None = None,
+                         fmt: str = "midi") -> dict:
+        """The answer of a route that returns sequences (rendered off the event loop: WAV takes FluidSynth time)."""
+        results = await asyncio.to_thread(self.service.render, result.windows, result.z, ts, fmt)
+        return {"seed": seed, "temperature": temperature, "results": results}
+
+    @api.get("/", include_in_schema=False)
+    async def page(self) -> HTMLResponse:
+        """The web page: interpolate, sample, edit and grid with piano rolls, playback and downloads."""
+        return HTMLResponse((WEB / "index.html").read_text("utf-8"))
+
+    @api.get("/web/{name:path}", include_in_schema=False)
+    async def web_file(self, name: str) -> FileResponse:
+        """The page's own files (scripts, styles, example MIDI), shipped in the package."""
+        path = (WEB / name).resolve()
+        if not path.is_relative_to(WEB) or not path.is_file():
+            raise BadRequest(f"no such file: web/{name}", status=404)
+        return FileResponse(path, media_type=mimetypes.guess_type(path.name)[0] or "application/octet-stream")
 
     @api.get("/healthz")
     async def healthz(self) -> dict[str, str]:
@@ -170,20 +190,26 @@ class MusicVAEServer:
         objects moved out of the garbage collector's reach after the first batch."""
         return {**self.service.info(), "served": {**self.counts, "gc_frozen": gc.get_freeze_count()}}
 
+    def _common(self, req) -> tuple[float, int, np.ndarray | None]:
+        """(temperature, seed, chord controls) of a request that decodes, each checked (422s), and its format."""
+        self.service.check_format(req.format)
+        chords = self.service.chord_controls(req.chords, req.chords_per_bar, req.key)
+        return self.service.check_temperature(req.temperature), _seed(req.seed), chords
+
     @api.post("/sample", response_model=Sequences)
     async def sample(self, req: SampleRequest) -> dict:
         """n samples from the prior; with a seed, the same files as `generate sample --seed`."""
         self.service.check_count(req.n)
-        temperature, seed = self.service.check_temperature(req.temperature), _seed(req.seed)
+        temperature, seed, chords = self._common(req)
         z = prior_z(self.service.model.z_size, seed, range(req.n))
-        job = Job(z=z, temperature=temperature, seed=seed, chords=self.service.chord_controls(req.chords, req.chords_per_bar, req.key))
-        return self._sequences(await self._run(job), temperature, seed)
+        result = await self._run(Job(z=z, temperature=temperature, seed=seed, chords=chords))
+        return await self._sequences(result, temperature, seed, fmt=req.format)
 
     @api.post("/interpolate", response_model=Sequences)
     async def interpolate(self, req: InterpolateRequest) -> dict:
         """steps sequences from MIDI a to MIDI b (means of their windows), endpoints included."""
         self.service.check_steps(req.steps, req.method)
-        temperature, seed = self.service.check_temperature(req.temperature), _seed(req.seed)
+        temperature, seed, chords = self._common(req)
         wa, _ = self.service.midi_window(req.a, req.window, "a")
         wb, _ = self.service.midi_window(req.b, req.window, "b")
         positions: np.ndarray | None = None
@@ -194,8 +220,8 @@ class MusicVAEServer:
             return z
 
         result = await self._run(Job(np.concatenate([wa, wb]), latent, temperature=temperature, seed=seed,
-                                     chords=self.service.chord_controls(req.chords, req.chords_per_bar, req.key)))
-        return self._sequences(result, temperature, seed, positions)
+                                     chords=chords))
+        return await self._sequences(result, temperature, seed, positions, req.format)
 
     @api.post("/encode", response_model=Encoded)
     async def encode(self, req: EncodeRequest) -> dict:
@@ -209,24 +235,39 @@ class MusicVAEServer:
     async def decode(self, req: DecodeRequest) -> dict:
         """Sequences from latent vectors (one, or a list)."""
         z = self.service.z_rows(req.z)
-        temperature, seed = self.service.check_temperature(req.temperature), _seed(req.seed)
-        job = Job(z=z, temperature=temperature, seed=seed, chords=self.service.chord_controls(req.chords, req.chords_per_bar, req.key))
-        return self._sequences(await self._run(job), temperature, seed)
+        temperature, seed, chords = self._common(req)
+        result = await self._run(Job(z=z, temperature=temperature, seed=seed, chords=chords))
+        return await self._sequences(result, temperature, seed, fmt=req.format)
 
     @api.post("/similar", response_model=Sequences)
     async def similar(self, req: SimilarRequest) -> dict:
         """n variations of one window of a MIDI file (magenta-js's similar(), by slerp): z ``similarity`` of the
         way from a prior draw to the input's mean; with a seed, the same files as `generate similar --seed`."""
         self.service.check_count(req.n)
-        temperature, seed = self.service.check_temperature(req.temperature), _seed(req.seed)
+        temperature, seed, chords = self._common(req)
         window, _ = self.service.midi_window(req.midi, req.window, "midi")
 
         def latent(mu: np.ndarray) -> np.ndarray:
             return similar_z(mu[0], req.similarity, seed, range(req.n))
 
-        result = await self._run(Job(window, latent, temperature=temperature, seed=seed,
-                                     chords=self.service.chord_controls(req.chords, req.chords_per_bar, req.key)))
-        return self._sequences(result, temperature, seed, np.full(req.n, req.similarity))
+        result = await self._run(Job(window, latent, temperature=temperature, seed=seed, chords=chords))
+        return await self._sequences(result, temperature, seed, np.full(req.n, req.similarity), req.format)
+
+    @api.post("/grid", response_model=Sequences)
+    async def grid(self, req: GridRequest) -> dict:
+        """A steps x steps bilinear grid over 4 corner files (magenta-js style), row by row; with a seed, the
+        same files as `generate interpolate --grid --seed`."""
+        self.service.check_steps(req.steps, "linear")
+        self.service.check_count(req.steps * req.steps, "steps x steps")
+        temperature, seed, chords = self._common(req)
+        windows = np.concatenate([self.service.midi_window(c, req.window, f"corners[{k}]")[0]
+                                  for k, c in enumerate(req.corners)])
+
+        def latent(mu: np.ndarray) -> np.ndarray:
+            return grid(torch.from_numpy(mu), req.steps).reshape(req.steps * req.steps, -1).numpy()
+
+        result = await self._run(Job(windows, latent, temperature=temperature, seed=seed, chords=chords))
+        return await self._sequences(result, temperature, seed, fmt=req.format)
 
     @api.post("/attribute", response_model=Sequences)
     async def attribute(self, req: AttributeRequest) -> dict:
@@ -241,36 +282,36 @@ class MusicVAEServer:
 
             def edit(mu: np.ndarray) -> np.ndarray:
                 return mu + req.amount * vector
-        temperature, seed = self.service.check_temperature(req.temperature), _seed(req.seed)
+        temperature, seed, chords = self._common(req)
         window, _ = self.service.midi_window(req.midi, req.window, "midi")
-        result = await self._run(Job(window, edit, temperature=temperature, seed=seed,
-                                     chords=self.service.chord_controls(req.chords, req.chords_per_bar, req.key)))
-        return self._sequences(result, temperature, seed)
+        result = await self._run(Job(window, edit, temperature=temperature, seed=seed, chords=chords))
+        return await self._sequences(result, temperature, seed, fmt=req.format)
 
 
     async def _performance(self, windows: np.ndarray, qpm: float, temperature: float, seed: int | None,
-                           latent=None, pattern: np.ndarray | None = None) -> dict:
+                           latent=None, pattern: np.ndarray | None = None, fmt: str = "midi") -> dict:
         """Decode a file of several windows (window j samples with (seed, 0, j), as `generate` does)."""
+        self.service.check_format(fmt)
         temperature, seed = self.service.check_temperature(temperature), _seed(seed)
         pattern = windows if pattern is None else pattern
         job = Job(windows, latent or (lambda mu: mu), temperature=temperature, seed=seed,
                   controls=self.service.controls(pattern), ids=[(0, j) for j in range(len(pattern))])
         result = await self._run(job)
-        return {"seed": seed, "temperature": temperature,
-                **self.service.render_performance(result.windows, result.z, qpm)}
+        rendered = await asyncio.to_thread(self.service.render_performance, result.windows, result.z, qpm, fmt)
+        return {"seed": seed, "temperature": temperature, **rendered}
 
     @api.post("/humanize", response_model=Performance)
     async def humanize(self, req: PerformanceRequest) -> dict:
         """GrooVAE: a quantized drum beat played with velocities and micro-timing, at its tempo; with a seed,
         the file of `generate humanize --seed`."""
         windows, qpm = self.service.performance(req.midi, "midi")
-        return await self._performance(windows, qpm, req.temperature, req.seed)
+        return await self._performance(windows, qpm, req.temperature, req.seed, fmt=req.format)
 
     @api.post("/tap2drum", response_model=Performance)
     async def tap2drum(self, req: PerformanceRequest) -> dict:
         """GrooVAE: any rhythm (every note of any instrument is a tap) made a full drum pattern, at its tempo."""
         windows, qpm = self.service.performance(req.midi, "midi", taps=True)
-        return await self._performance(windows, qpm, req.temperature, req.seed)
+        return await self._performance(windows, qpm, req.temperature, req.seed, fmt=req.format)
 
     @api.post("/groove-transfer", response_model=Performance)
     async def groove_transfer(self, req: TransferRequest) -> dict:
@@ -283,7 +324,7 @@ class MusicVAEServer:
         groove, _ = self.service.performance(req.groove, "groove")
         pattern, qpm = self.service.performance(req.pattern, "pattern")
         return await self._performance(groove, qpm, req.temperature, req.seed,
-                                       lambda mu: looped(mu, len(pattern)), pattern)
+                                       lambda mu: looped(mu, len(pattern)), pattern, req.format)
 
 
 def build_app(args: dict[str, Any]) -> Application:

@@ -24,6 +24,8 @@ Chords = Annotated[str | list[str] | None, Field(
                 "makes each result several windows of the same z, joined")]
 ChordsPerBar = Annotated[int, Field(ge=1, le=16, description="chords to a bar, spread evenly over it")]
 Key = Annotated[str | int | None, Field(description="models conditioned on key: the key, 0-11 or a name (C, F#, Bb)")]
+Format = Annotated[Literal["midi", "wav"], Field(description="wav: each result also as a WAV file (base64), "
+                                                              "played by FluidSynth with a General MIDI soundfont")]
 
 
 class SampleRequest(Request):
@@ -32,6 +34,7 @@ class SampleRequest(Request):
     chords: Chords = None
     chords_per_bar: ChordsPerBar = 1
     key: Key = None
+    format: Format = "midi"
     seed: Seed = None
 
 
@@ -44,6 +47,7 @@ class InterpolateRequest(Request):
     chords: Chords = None
     chords_per_bar: ChordsPerBar = 1
     key: Key = None
+    format: Format = "midi"
     seed: Seed = None
     window: int = Field(0, ge=0, description="which window of a multi-window file")
 
@@ -59,6 +63,7 @@ class DecodeRequest(Request):
     chords: Chords = None
     chords_per_bar: ChordsPerBar = 1
     key: Key = None
+    format: Format = "midi"
     seed: Seed = None
 
 
@@ -71,8 +76,22 @@ class SimilarRequest(Request):
     chords: Chords = None
     chords_per_bar: ChordsPerBar = 1
     key: Key = None
+    format: Format = "midi"
     seed: Seed = None
     window: int = Field(0, ge=0, description="which window of a multi-window file")
+
+
+class GridRequest(Request):
+    corners: list[str] = Field(min_length=4, max_length=4,
+                               description=f"4 corners, top-left, top-right, bottom-left, bottom-right: {MIDI_B64}")
+    steps: int = Field(3, description="per side: steps x steps results (2 .. the server's max_steps, steps^2 <= max_n)")
+    temperature: Finite = Field(0.0, description="0 = argmax (default)")
+    chords: Chords = None
+    chords_per_bar: ChordsPerBar = 1
+    key: Key = None
+    format: Format = "midi"
+    seed: Seed = None
+    window: int = Field(0, ge=0, description="which window of each file")
 
 
 class AttributeRequest(Request):
@@ -86,6 +105,7 @@ class AttributeRequest(Request):
     chords: Chords = None
     chords_per_bar: ChordsPerBar = 1
     key: Key = None
+    format: Format = "midi"
     seed: Seed = None
     window: int = Field(0, ge=0)
 
@@ -93,6 +113,7 @@ class AttributeRequest(Request):
 class PerformanceRequest(Request):
     midi: str = Field(description=f"{MIDI_B64}: /humanize a drum beat, /tap2drum any rhythm (every note is a tap)")
     temperature: Finite = Field(0.0, description="hit sampling temperature; 0 = hits where likelier than not")
+    format: Format = "midi"
     seed: Seed = None
 
 
@@ -100,6 +121,7 @@ class TransferRequest(Request):
     groove: str = Field(description=f"whose velocities and timing are taken: {MIDI_B64}")
     pattern: str = Field(description=f"whose hits are played: {MIDI_B64}")
     temperature: Finite = Field(0.0, description="0 = hits where likelier than not (default)")
+    format: Format = "midi"
     seed: Seed = None
 
 
@@ -110,12 +132,14 @@ class Performance(BaseModel):
     qpm: float = Field(description="tempo of the result: the input's (the pattern's for groove transfer)")
     windows: int = Field(description="windows of the result, played one after another")
     midi: str = Field(description="the result as base64 MIDI")
+    wav: str | None = Field(None, description="format=wav: the result played, as a base64 WAV file")
     note_sequence: dict[str, Any] = Field(description="the result as a NoteSequence (protobuf JSON)")
 
 
 class Sequence(BaseModel):
     z: list[float]
     midi: str = Field(description="the result as base64 MIDI")
+    wav: str | None = Field(None, description="format=wav: the result played, as a base64 WAV file")
     note_sequence: dict[str, Any] = Field(description="the result as a NoteSequence (protobuf JSON)")
     t: float | None = Field(None, description="interpolation position in [0, 1] (/similar: the similarity)")
 

@@ -17,7 +17,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from raymvae import storage
+from raymvae import audio, storage
 from raymvae.export import load_export
 from raymvae.generate.attributes import attribute_names, load_vector, saved_vectors
 from raymvae.generate.constraints import Actor, load_actor, saved_actors
@@ -246,30 +246,39 @@ class ModelService:
         return results
 
     # Responses -------------------------------------------------------------------
-    def render(self, windows: np.ndarray, zs: np.ndarray, ts: np.ndarray | None = None) -> list[dict[str, Any]]:
-        """Each window as base64 MIDI and NoteSequence JSON; rows of several windows (a chord progression
-        longer than one) joined into one file each."""
+    @staticmethod
+    def check_format(fmt: str) -> None:
+        """A 422 for ``format=wav`` where this server cannot render audio (saying what to install)."""
+        if fmt == "wav" and audio.missing():
+            raise BadRequest(f"format=wav: this server cannot render audio: {audio.missing()}")
+
+    @staticmethod
+    def _encoded(ns, converter, fmt: str) -> dict[str, Any]:
         from google.protobuf.json_format import MessageToDict
 
+        midi = converter.to_midi_bytes(ns)
+        out = {"midi": base64.b64encode(midi).decode("ascii"), "note_sequence": MessageToDict(ns)}
+        if fmt == "wav":
+            out["wav"] = base64.b64encode(audio.render_wav(midi)).decode("ascii")
+        return out
+
+    def render(self, windows: np.ndarray, zs: np.ndarray, ts: np.ndarray | None = None,
+               fmt: str = "midi") -> list[dict[str, Any]]:
+        """Each window as base64 MIDI (and WAV with ``fmt="wav"``) and NoteSequence JSON; rows of several
+        windows (a chord progression longer than one) joined into one file each."""
         joined = np.ndim(windows) > 1 + len(self.converter.window_shape)
         sequences = ([self.converter.decode_joined(w) for w in windows] if joined
                      else self.converter.decode(windows))
-        out = []
-        for k, ns in enumerate(sequences):
-            out.append({"z": [float(v) for v in zs[k]],
-                        "midi": base64.b64encode(self.converter.to_midi_bytes(ns)).decode("ascii"),
-                        "note_sequence": MessageToDict(ns),
-                        "t": None if ts is None else float(ts[k])})
-        return out
+        return [{"z": [float(v) for v in zs[k]], **self._encoded(ns, self.converter, fmt),
+                 "t": None if ts is None else float(ts[k])} for k, ns in enumerate(sequences)]
 
-    def render_performance(self, windows: np.ndarray, zs: np.ndarray, qpm: float) -> dict[str, Any]:
-        """A file of several windows (GrooVAE routes) joined at ``qpm``, as base64 MIDI and NoteSequence JSON."""
-        from google.protobuf.json_format import MessageToDict
-
+    def render_performance(self, windows: np.ndarray, zs: np.ndarray, qpm: float, fmt: str = "midi"
+                           ) -> dict[str, Any]:
+        """A file of several windows (GrooVAE routes) joined at ``qpm``, as base64 MIDI (and WAV) and NoteSequence
+        JSON."""
         ns = self.converter.decode_joined(windows, qpm)
         return {"z": np.asarray(zs, np.float64).tolist(), "qpm": qpm, "windows": len(windows),
-                "midi": base64.b64encode(self.converter.to_midi_bytes(ns)).decode("ascii"),
-                "note_sequence": MessageToDict(ns)}
+                **self._encoded(ns, self.converter, fmt)}
 
     def info(self) -> dict[str, Any]:
         """GET /model: what is served, how big, how far trained, and this server's limits."""
@@ -283,6 +292,8 @@ class ModelService:
                 "parameters": self.export.get("parameters"), "step": self.export.get("step"),
                 "source": self.export.get("source"), "device": str(self.device),
                 "precision": self.precision, "control_depth": self.model.control_depth,
+                "chord_conditioned": bool(self.converter.chord_conditioned),
+                "condition_on_key": bool(getattr(self.converter, "condition_on_key", False)),
                 "attributes": {"available": attribute_names(self.model), "saved": saved, "actors": actors},
                 "batching": {"max_batch_size": s.max_batch_size, "batch_wait_timeout_s": s.batch_wait_timeout_s,
                              "replicas": s.replicas},
