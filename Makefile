@@ -5,9 +5,26 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 JS := tests/js/node_modules/.installed
 
-.PHONY: setup js demo test test-fast bench clean
+.PHONY: setup system js demo test test-fast bench clean
 
-setup: $(STAMP)
+setup: system $(STAMP)
+
+# Debian packages for the browser test (chromium, chromium-driver) and WAV rendering (fluidsynth with a
+# General MIDI soundfont): installed with apt when missing and run as root, otherwise named; the tests that
+# need them are skipped, saying why, where they are absent
+SYSTEM_PKGS := chromium chromium-driver fluidsynth fluid-soundfont-gm
+system:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
+	command -v fluidsynth >/dev/null 2>&1 || missing="$$missing fluidsynth"; \
+	[ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || missing="$$missing fluid-soundfont-gm"; \
+	if [ -z "$$missing" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing$$missing (apt)"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing \
+			>/dev/null) || echo "apt could not install$$missing: the browser and audio tests will be skipped"; \
+	else echo "not installed:$$missing (the browser and audio tests will be skipped; as root: apt-get install$$missing)"; fi
 
 # magenta-js for the export checks, into tests/js (no global install); without npm the checks are skipped
 js:

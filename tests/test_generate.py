@@ -63,12 +63,15 @@ def test_200_samples_with_manifest_rerun_and_determinism(ray_session, trained, t
     again = run(str(run_dir), str(tmp_path / "a"), sample_rows(model, 200, 3, 0.5))
     assert again["written"] == 0 and again["skipped"] == 200
     other = run(str(run_dir), str(tmp_path / "b"), sample_rows(model, 40, 3, 0.5), batch_size=7,
-                contact_sheet=False, audio=audio.missing() is None)
+                contact_sheet=False)
     assert other["written"] == 40
     for r in table[:40]:
         assert (tmp_path / "a" / r["path"]).read_bytes() == (tmp_path / "b" / r["path"]).read_bytes()
-        if audio.missing() is None:  # --audio: each file played by FluidSynth, beside it
-            assert (tmp_path / "b" / r["path"].replace(".mid", ".wav")).read_bytes()[:4] == b"RIFF"
+    if audio.missing() is None:  # --audio: each file also played by FluidSynth, beside it
+        run(str(run_dir), str(tmp_path / "c"), sample_rows(model, 3, 3, 0.5), contact_sheet=False, audio=True)
+        for r in table[:3]:
+            assert (tmp_path / "c" / r["path"]).read_bytes() == (tmp_path / "a" / r["path"]).read_bytes()
+            assert (tmp_path / "c" / r["path"].replace(".mid", ".wav")).read_bytes()[:4] == b"RIFF"
 
 
 @pytest.fixture(scope="module")
