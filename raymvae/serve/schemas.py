@@ -28,9 +28,9 @@ Format = Annotated[Literal["midi", "wav"], Field(description="wav: each result a
                                                               "played by FluidSynth with a General MIDI soundfont")]
 
 
-class SampleRequest(Request):
-    n: int = Field(1, description="number of samples (1 .. the server's max_n)")
-    temperature: Finite = Field(0.5, description="sampling temperature; 0 = argmax")
+class Decoding(Request):
+    """What every request that decodes music takes besides its own fields: controls, format, seed."""
+
     chords: Chords = None
     chords_per_bar: ChordsPerBar = 1
     key: Key = None
@@ -38,17 +38,17 @@ class SampleRequest(Request):
     seed: Seed = None
 
 
-class InterpolateRequest(Request):
+class SampleRequest(Decoding):
+    n: int = Field(1, description="number of samples (1 .. the server's max_n)")
+    temperature: Finite = Field(0.5, description="sampling temperature; 0 = argmax")
+
+
+class InterpolateRequest(Decoding):
     a: str = Field(description=f"start: {MIDI_B64}")
     b: str = Field(description=f"end: {MIDI_B64}")
     steps: int = Field(8, description="sequences, endpoints included (2 .. the server's max_steps)")
     method: Literal["slerp", "linear"] = "slerp"
     temperature: Finite = Field(0.0, description="0 = argmax (default)")
-    chords: Chords = None
-    chords_per_bar: ChordsPerBar = 1
-    key: Key = None
-    format: Format = "midi"
-    seed: Seed = None
     window: int = Field(0, ge=0, description="which window of a multi-window file")
 
 
@@ -57,44 +57,29 @@ class EncodeRequest(Request):
     window: int = Field(0, ge=0, description="which window of a multi-window file")
 
 
-class DecodeRequest(Request):
+class DecodeRequest(Decoding):
     z: list[Finite] | list[list[Finite]] = Field(description="one latent vector, or a list of them")
     temperature: Finite = Field(0.0, description="0 = argmax (default)")
-    chords: Chords = None
-    chords_per_bar: ChordsPerBar = 1
-    key: Key = None
-    format: Format = "midi"
-    seed: Seed = None
 
 
-class SimilarRequest(Request):
+class SimilarRequest(Decoding):
     midi: str = Field(description=MIDI_B64)
     n: int = Field(4, description="number of variations (1 .. the server's max_n)")
     similarity: float = Field(0.8, ge=0.0, le=1.0,
                               description="1 = the input's z, 0 = a prior draw; slerp between them")
     temperature: Finite = Field(0.5, description="sampling temperature; 0 = argmax")
-    chords: Chords = None
-    chords_per_bar: ChordsPerBar = 1
-    key: Key = None
-    format: Format = "midi"
-    seed: Seed = None
     window: int = Field(0, ge=0, description="which window of a multi-window file")
 
 
-class GridRequest(Request):
+class GridRequest(Decoding):
     corners: list[str] = Field(min_length=4, max_length=4,
                                description=f"4 corners, top-left, top-right, bottom-left, bottom-right: {MIDI_B64}")
     steps: int = Field(3, description="per side: steps x steps results (2 .. the server's max_steps, steps^2 <= max_n)")
     temperature: Finite = Field(0.0, description="0 = argmax (default)")
-    chords: Chords = None
-    chords_per_bar: ChordsPerBar = 1
-    key: Key = None
-    format: Format = "midi"
-    seed: Seed = None
     window: int = Field(0, ge=0, description="which window of each file")
 
 
-class AttributeRequest(Request):
+class AttributeRequest(Decoding):
     midi: str = Field(description=MIDI_B64)
     attribute: str = Field(description="an attribute whose vector or actor the run dir holds (see GET /model)")
     method: Literal["vector", "actor"] = Field("vector", description="vector: z + amount * vector; actor: the "
@@ -102,11 +87,6 @@ class AttributeRequest(Request):
     amount: Finite = Field(1.0, description="vector: z + amount * vector")
     target: Literal["high", "low"] = Field("high", description="actor: the top (high) or bottom (low) quartile")
     temperature: Finite = Field(0.0, description="0 = argmax (default)")
-    chords: Chords = None
-    chords_per_bar: ChordsPerBar = 1
-    key: Key = None
-    format: Format = "midi"
-    seed: Seed = None
     window: int = Field(0, ge=0)
 
 
