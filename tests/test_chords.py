@@ -204,6 +204,18 @@ def test_the_model_decodes_under_the_chords_it_is_given():
         model.decode(torch.zeros(1, 4), controls=torch.full((1, 32), 49))
 
 
+def test_evaluation_reports_accuracy_per_chord_quality():
+    from raymvae.model.evaluate import evaluate
+
+    conv = converter_for(NAME)
+    windows = torch.from_numpy(conv.midi_windows(tune_midi()).astype(np.int64))
+    m = evaluate(tiny_model(), [windows], generator=torch.Generator().manual_seed(0))
+    per = {k: v for k, v in m.items() if k.startswith("metrics/accuracy/chord_")}
+    assert set(per) == {"metrics/accuracy/chord_major", "metrics/accuracy/chord_minor"}  # C, G, F; Am
+    assert all(0.0 <= v <= 1.0 for v in per.values())
+    assert not any(k.startswith("metrics/sampled_accuracy/chord") for k in m)
+
+
 def test_the_service_decodes_under_a_requests_chords(tmp_path):
     from raymvae.export import save_export
     from raymvae.serve.service import BadRequest, Job, ModelService

@@ -155,6 +155,11 @@ def test_chord_conditioned_multitrack_model_decodes_under_its_chords():
         _, other = model.decode(torch.zeros(2, 4), temperature=None, controls=g, return_logits=True)
         mu, _ = model.encode_windows(out)
     assert out.shape == (2, 512, 2) and not torch.allclose(logits, other)
+    from raymvae.model.evaluate import evaluate
+    m = evaluate(model, [out.long()], generator=torch.Generator().manual_seed(0))
+    assert set(k for k in m if k.startswith("metrics/accuracy/chord_")) <= {"metrics/accuracy/chord_no_chord",
+                                                                          "metrics/accuracy/chord_major"}
+    assert "metrics/accuracy/chord_major" in m
     assert ((out[..., 0] >= 0) == (out[..., 1] >= 0)).all()
     assert set(out[..., 1][out[..., 1] >= 0].tolist()) <= {0, 1}
     assert torch.isfinite(mu).all()

@@ -27,6 +27,30 @@ def _in_range(classes: torch.Tensor, n: int) -> torch.Tensor:
     return c
 
 
+CHORD_QUALITIES = ("no_chord", "major", "minor", "augmented", "diminished")
+
+
+def chord_counts(step_ok: torch.Tensor, valid: torch.Tensor | None, controls: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Steps, and steps right, under each chord quality (N.C., major, minor, augmented, diminished), from the
+    one-hot chords at the front of ``controls`` [B, T, C] (all-zero rows: padding, not counted)."""
+    chords = controls[..., :49]
+    cls = chords.argmax(-1)
+    quality = torch.where(cls == 0, 0, 1 + (cls - 1) // 12).reshape(-1)
+    keep = (chords.sum(-1) > 0) if valid is None else (chords.sum(-1) > 0) & valid
+    keep, ok = keep.reshape(-1), step_ok.all(-1).reshape(-1)
+    n = len(CHORD_QUALITIES)
+    return {"chord_steps": torch.bincount(quality[keep], minlength=n),
+            "chord_correct": torch.bincount(quality[keep & ok], minlength=n)}
+
+
+def chord_metrics(c: dict[str, torch.Tensor], prefix: str) -> dict[str, float]:
+    """Teacher-forced accuracy under each chord quality that occurs: ``metrics/accuracy/chord_major`` ..."""
+    if prefix:
+        return {}
+    return {f"metrics/accuracy/chord_{name}": float(c["chord_correct"][q] / c["chord_steps"][q])
+            for q, name in enumerate(CHORD_QUALITIES) if c["chord_steps"][q] > 0}
+
+
 def drum_bits(windows: torch.Tensor, num_drum_classes: int) -> torch.Tensor:
     """Drum windows (bitmasks) as bits ``[..., num_drum_classes]`` (the tensor twin of the converter's)."""
     return (windows.long().unsqueeze(-1) >> torch.arange(num_drum_classes, device=windows.device)) & 1
@@ -89,8 +113,8 @@ class Codec:
         """[B, T]: the steps that count in loss and metrics (None: every step)."""
         return None
 
-    def extra_counts(self, decoder, logits: torch.Tensor, targets: torch.Tensor, predictions: torch.Tensor
-                     ) -> dict[str, torch.Tensor]:
+    def extra_counts(self, decoder, logits: torch.Tensor, targets: torch.Tensor, predictions: torch.Tensor,
+                     controls: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Additive counts a family reports beyond accuracy (none here)."""
         return {}
 
@@ -240,8 +264,8 @@ class GrooveCodec(Codec):
         hits = self.hits(targets)
         return hits.sum((0, 1)), (hits & self.hits(predictions)).sum((0, 1))
 
-    def extra_counts(self, decoder, logits: torch.Tensor, targets: torch.Tensor, predictions: torch.Tensor
-                     ) -> dict[str, torch.Tensor]:
+    def extra_counts(self, decoder, logits: torch.Tensor, targets: torch.Tensor, predictions: torch.Tensor,
+                     controls: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         hits, vel, off = (x.sum() for x in decoder.loss_terms(logits, targets))
         t, p = self.hits(targets), self.hits(predictions)
         return {"hits_loss": hits, "velocities_loss": vel, "offsets_loss": off,
@@ -298,6 +322,14 @@ class ChordMelodyCodec(Codec):
 
     def targets(self, windows: torch.Tensor) -> torch.Tensor:
         return self.melody(windows).long().unsqueeze(-1)
+
+    def extra_counts(self, decoder, logits: torch.Tensor, targets: torch.Tensor, predictions: torch.Tensor,
+                     controls: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Accuracy per chord quality (the control), beside the overall accuracy."""
+        return chord_counts(predictions == targets, None, controls)
+
+    def extra_metrics(self, c: dict[str, torch.Tensor], prefix: str) -> dict[str, float]:
+        return chord_metrics(c, prefix)
 
     def with_controls(self, windows: torch.Tensor, controls: torch.Tensor | None) -> torch.Tensor:
         cols = [windows, controls[..., :49].argmax(-1).to(windows.dtype)]
@@ -364,6 +396,14 @@ class MultitrackCodec(Codec):
 
     def no_event(self, targets: torch.Tensor) -> torch.Tensor:
         return targets == self.end
+
+    def extra_counts(self, decoder, logits: torch.Tensor, targets: torch.Tensor, predictions: torch.Tensor,
+                     controls: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """With chords: accuracy per chord quality of the token rows."""
+        return chord_counts(predictions == targets, self.valid(targets), controls) if self.control_depth else {}
+
+    def extra_metrics(self, c: dict[str, torch.Tensor], prefix: str) -> dict[str, float]:
+        return chord_metrics(c, prefix) if self.control_depth else {}
 
     def class_counts(self, predictions: torch.Tensor, targets: torch.Tensor, step_ok: torch.Tensor
                      ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -39,7 +39,8 @@ def counts(model: MusicVAE, out: Output, predictions: torch.Tensor | None = None
         "class_total": per_class_total.to(**f64),
         "class_correct": per_class_correct.to(**f64),
     }
-    result.update({k: v.to(**f64) for k, v in codec.extra_counts(model.decoder, out.logits, targets, pred).items()})
+    result.update({k: v.to(**f64) for k, v in codec.extra_counts(model.decoder, out.logits, targets, pred,
+                                                                              out.controls).items()})
     u = getattr(model.decoder, "num_segments", 0)  # hierarchical decoders: accuracy per segment too
     if u:
         result["segment_correct"] = step_ok.reshape(b, u, t // u, -1).float().mean(-1).sum((0, 2)).to(**f64)

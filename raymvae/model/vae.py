@@ -59,6 +59,7 @@ class Output:
     targets: torch.Tensor     # [B, T, P] class indices (NADE: bits)
     mu: torch.Tensor
     sigma: torch.Tensor
+    controls: torch.Tensor | None = None  # [B, T, C] what encoder and decoder read beside the data
 
 
 class MusicVAE(nn.Module):
@@ -226,7 +227,7 @@ class MusicVAE(nn.Module):
         r_loss = self.decoder.nll(logits, targets).sum(1)
         kl = L.kl_divergence(mu, sigma)
         return Output(L.total_loss(r_loss, kl, beta, free_bits), r_loss, kl, L.kl_cost(kl, free_bits), beta,
-                      logits, targets, mu, sigma)
+                      logits, targets, mu, sigma, controls)
 
     def predictions(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Predicted classes per head [B, T, P] (drum bits: at 0.5 given the true earlier bits)."""
