@@ -177,7 +177,8 @@ def serve_demo(run: Path, a: str, b: str) -> None:
               f"  a bad request gets a {bad.status_code}: {bad.json()['detail']}")
     finally:
         serve.shutdown()
-    print(f"Serve it yourself: raymvae serve --model {run}   (then see README: 'Serve over HTTP' for curl calls)")
+    print(f"Serve it yourself: raymvae serve --model {run}   (then open http://127.0.0.1:8000/ for the page, "
+          f"or see README: 'Serve over HTTP' for curl calls)")
 
 
 if __name__ == "__main__":

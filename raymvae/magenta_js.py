@@ -63,7 +63,7 @@ def export_magenta_js(model: MusicVAE, output: str, quantize: int | None = None)
     spec = {"type": "MusicVAE", "dataConverter": converter_spec(model)}
     if model.codec.converter.chord_conditioned:  # magenta-js reads the chords (and key) as controlArgs
         spec["chordEncoder"] = "TriadChordEncoder"
-        if getattr(model.codec.converter, "condition_on_key", False):
+        if model.codec.converter.condition_on_key:
             spec["conditionOnKey"] = True
     if quantize not in (None, 1, 2):
         raise UserError(f"--quantize takes 1 or 2 (bytes per weight), got {quantize}")

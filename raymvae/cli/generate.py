@@ -84,8 +84,6 @@ def cmd_generate_similar(args: argparse.Namespace) -> int:
 
     if args.num <= 0:
         raise UserError("--num must be positive")
-    if not 0.0 <= args.similarity <= 1.0:
-        raise UserError(f"--similarity must be between 0 and 1, got {args.similarity}")
     return _generate(args, lambda m: similar_rows(m, args.inputs, args.num, args.similarity, args.seed,
                                                   args.temperature, args.window))
 

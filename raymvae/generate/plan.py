@@ -42,7 +42,7 @@ def chord_controls(model: MusicVAE, progression: str | list[str] | None, chords_
     as its bars fill, and the ``key`` (a model conditioned on key). None for other models; UserError where
     the model and the request disagree."""
     conv = model.codec.converter
-    if not getattr(conv, "chord_conditioned", False):
+    if not conv.chord_conditioned:
         if progression or key is not None:
             flag = "--chords" if progression else "--key"
             raise UserError(f"{flag}: {model.config.name} is not conditioned on {flag[2:]}")

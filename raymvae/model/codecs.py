@@ -290,7 +290,7 @@ class ChordMelodyCodec(Codec):
 
     def __init__(self, converter: Converter):
         super().__init__(converter)
-        self.with_key = bool(getattr(converter, "condition_on_key", False))
+        self.with_key = converter.condition_on_key
 
     def model_inputs(self, windows: torch.Tensor, training: bool = False) -> torch.Tensor:
         return self.melody(windows)

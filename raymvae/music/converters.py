@@ -179,6 +179,7 @@ class Converter:
     # The windows as data --------------------------------------------------------
     control_depth = 0     # per-step conditioning the model reads beside its inputs (Magenta's controls)
     chord_conditioned = False  # the controls are chords (``progression_controls`` makes them from symbols)
+    condition_on_key = False  # ... and the key of every step after them
     expressive = False    # windows are performances (GrooVAE frames): humanize / tap2drum / groove transfer apply
     roll_input = False    # the model's encoder reads this part as a drum roll (bits + 'no hit'), not one-hot
     roll_output = False   # the model's decoder emits this part as a drum roll (bits), not classes

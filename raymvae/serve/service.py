@@ -293,7 +293,7 @@ class ModelService:
                 "source": self.export.get("source"), "device": str(self.device),
                 "precision": self.precision, "control_depth": self.model.control_depth,
                 "chord_conditioned": bool(self.converter.chord_conditioned),
-                "condition_on_key": bool(getattr(self.converter, "condition_on_key", False)),
+                "condition_on_key": self.converter.condition_on_key,
                 "attributes": {"available": attribute_names(self.model), "saved": saved, "actors": actors},
                 "batching": {"max_batch_size": s.max_batch_size, "batch_wait_timeout_s": s.batch_wait_timeout_s,
                              "replicas": s.replicas},
