@@ -24,8 +24,9 @@ OUTPUT_NAMES = {"manifest.json", "manifest.parquet", "files.parquet", "model.saf
                 "results.csv", "results.parquet", "eval_latest.json", "contact_sheet.png", "note_density.json"}
 
 
-def _local_outputs(roots: list[Path], since: float) -> list[str]:
-    """Files named like raymvae outputs (or under a folder named s3:) written below ``roots`` since ``since``."""
+def _local_outputs(roots: list[Path], since: float, skip: Path | None = None) -> list[str]:
+    """Files named like raymvae outputs (or under a folder named s3:) written below ``roots`` since ``since``,
+    leaving out the folder ``skip``."""
     def recent(path: str) -> bool:
         try:
             return os.stat(path).st_mtime >= since
@@ -34,7 +35,10 @@ def _local_outputs(roots: list[Path], since: float) -> list[str]:
 
     found = []
     for root in roots:
-        for dirpath, _, filenames in os.walk(root):
+        for dirpath, dirnames, filenames in os.walk(root):
+            if skip is not None and Path(dirpath) == skip:
+                dirnames[:] = []
+                continue
             if os.path.basename(dirpath) == "s3:" and recent(dirpath):
                 found.append(dirpath)
             for name in filenames:
@@ -112,5 +116,7 @@ def test_everything_on_s3(ray_session, s3_dir, folk_dir, tmp_path, monkeypatch, 
 
 
     assert list(cwd.iterdir()) == []
-    # Ray's session folder (where its workers run) and this test's folders are all under the temp dir
-    assert _local_outputs([Path(tempfile.gettempdir())], started) == []
+    # Ray's session folder (where its workers run) is under the temp dir; so are the folders of the tests
+    # before this one, which may have finished within the second before it started: only this test's own
+    assert _local_outputs([Path(tempfile.gettempdir())], started, skip=tmp_path.parent.parent) == []
+    assert _local_outputs([tmp_path], started) == []
