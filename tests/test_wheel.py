@@ -50,7 +50,9 @@ def test_the_wheel_ships_presets_tune_and_serve_configs(installed):
     names = zipfile.ZipFile(wheel).namelist()
     for name in ("raymvae/configs/cat-mel_2bar_small.yaml", "raymvae/configs/hierdec-trio_16bar.yaml",
                  "raymvae/configs/tune/default.yaml", "raymvae/configs/serve/default.yaml",
-                 "raymvae/configs/presets/small-corpus.yaml", "raymvae/cli/__init__.py", "raymvae/cli/train.py"):
+                 "raymvae/configs/presets/small-corpus.yaml", "raymvae/cli/__init__.py", "raymvae/cli/train.py",
+                 "raymvae/serve/web/index.html", "raymvae/serve/web/app.js", "raymvae/serve/web/style.css",
+                 "raymvae/serve/web/examples/index.json", "raymvae/serve/web/examples/trio_d.mid"):
         assert name in names
 
 
