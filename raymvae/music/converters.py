@@ -91,14 +91,22 @@ def transpose_by(windows: np.ndarray, lo: int, hi: int, num_classes: int, rng: n
     w = windows.astype(np.int64)
     flat = w.reshape(len(w), -1)
     is_pitch = flat >= 2
-    top = np.where(is_pitch, flat, -1).max(1)
-    bottom = np.where(is_pitch, flat, num_classes).min(1)
-    has = is_pitch.any(1)
-    low = np.where(has, np.maximum(lo, 2 - bottom), lo)
-    high = np.where(has, np.minimum(hi, num_classes - 1 - top), hi)
-    shift = rng.integers(low, high + 1)
+    shift = narrowed_shifts(flat, is_pitch, lo, hi, 2, num_classes - 1, rng)
     out = np.where(is_pitch, flat + shift[:, None], flat)
     return out.reshape(w.shape).astype(windows.dtype), shift
+
+
+def narrowed_shifts(values: np.ndarray, movable: np.ndarray, lo: int, hi: int, floor: int, ceiling: int,
+                    rng: np.random.Generator) -> np.ndarray:
+    """One random shift in [lo, hi] per row of ``values`` [N, ...], narrowed per row so that every ``movable``
+    value stays within [floor, ceiling] once shifted."""
+    rows = len(values)
+    v = np.asarray(values).reshape(rows, -1)
+    m = np.asarray(movable).reshape(rows, -1)
+    has = m.any(1)
+    low = np.where(has, np.maximum(lo, floor - np.where(m, v, ceiling).min(1)), lo)
+    high = np.where(has, np.minimum(hi, ceiling - np.where(m, v, floor).max(1)), hi)
+    return rng.integers(low, high + 1)
 
 
 def _melody_classes(events: np.ndarray, min_pitch: int) -> np.ndarray:
@@ -130,6 +138,17 @@ class Converter:
     def encode_midi(self, data: bytes, report: dict[str, int] | None = None) -> np.ndarray:
         """All windows of a MIDI file (``midi_windows``; chord-conditioned melodies split them, see there)."""
         return self.midi_windows(data, report)
+
+    def _note_seq_windows(self, data: bytes, report: dict[str, int] | None = None) -> np.ndarray:
+        """``midi_windows`` through note-seq's own MIDI reader, for converters that need what its NoteSequence
+        keeps and ``NoteArrays`` do not (sustain pedal, key signatures); MidiError if unreadable."""
+        from note_seq import midi_io
+
+        try:
+            ns = midi_io.midi_to_note_sequence(bytes(data))
+        except Exception as exc:  # noqa: BLE001 - contract: only MidiError escapes
+            raise MidiError(f"unreadable MIDI: {exc}") from exc
+        return self.encode_note_sequence(ns, report)
 
     @staticmethod
     def _read(data: bytes) -> NoteArrays:
@@ -186,7 +205,9 @@ class Converter:
     transposable = False  # its classes are pitches that augmentation may shift
 
     def controls(self, windows: np.ndarray) -> np.ndarray | None:
-        """Controls ``[n, T, control_depth]`` (float32) of target windows; None where the config has none."""
+        """Controls ``[n, T, control_depth]`` (float32) derived from target windows (GrooVAE's hits); None where
+        the config has none, or where the windows carry their controls as columns (chords, keys: the codec
+        reads them there)."""
         return None
 
     def js_converter(self) -> tuple[str | None, dict[str, Any]]:
@@ -396,15 +417,9 @@ class ChordMelodyConverter(MelodyConverter):
 
     def midi_windows(self, data: bytes, report: dict[str, int] | None = None) -> np.ndarray:
         """With ``condition_on_key`` MIDI is read by note-seq, whose NoteSequence has the file's key signatures."""
-        if not self.condition_on_key:
-            return super().midi_windows(data, report)
-        from note_seq import midi_io
-
-        try:
-            ns = midi_io.midi_to_note_sequence(bytes(data))
-        except Exception as exc:  # noqa: BLE001 - contract: only MidiError escapes
-            raise MidiError(f"unreadable MIDI: {exc}") from exc
-        return self.encode_note_sequence(ns, report)
+        if self.condition_on_key:
+            return self._note_seq_windows(data, report)
+        return super().midi_windows(data, report)
 
     def encode_midi(self, data: bytes, report: dict[str, int] | None = None, with_controls: bool = False):
         """The melody windows ``[n, T]`` of a MIDI file; with ``with_controls`` also their controls: chord
@@ -458,14 +473,6 @@ class ChordMelodyConverter(MelodyConverter):
         if not parts:
             return np.zeros((0,) + self.window_shape, self.dtype)
         return np.concatenate(parts).astype(self.dtype)
-
-    def controls(self, windows: np.ndarray) -> np.ndarray | None:
-        """The chord of every step, one-hot ``[n, T, 49]`` (and its key, one-hot, after it)."""
-        w = np.asarray(windows)
-        out = [np.eye(chords.NUM_CLASSES, dtype=np.float32)[w[..., 1]]]
-        if self.condition_on_key:
-            out.append(np.eye(12, dtype=np.float32)[w[..., 2]])
-        return np.concatenate(out, -1)
 
     @property
     def parts(self) -> list[tuple[str, "Converter"]]:
@@ -771,13 +778,7 @@ class MultitrackConverter(Converter):
 
     def midi_windows(self, data: bytes, report: dict[str, int] | None = None) -> np.ndarray:
         """Every bar's window; MIDI is read by note-seq, whose NoteSequence keeps the sustain pedal."""
-        from note_seq import midi_io
-
-        try:
-            ns = midi_io.midi_to_note_sequence(bytes(data))
-        except Exception as exc:  # noqa: BLE001 - contract: only MidiError escapes
-            raise MidiError(f"unreadable MIDI: {exc}") from exc
-        return self.encode_note_sequence(ns, report)
+        return self._note_seq_windows(data, report)
 
     def encode_note_sequence(self, ns, report: dict[str, int] | None = None) -> np.ndarray:
         try:
@@ -812,13 +813,6 @@ class MultitrackConverter(Converter):
             out["chords"] = np.bincount(c[c >= 0], minlength=chords.NUM_CLASSES).tolist()
         return out
 
-    def controls(self, windows: np.ndarray) -> np.ndarray | None:
-        """The chord of every token row, one-hot ``[n, 512, 49]`` (padding rows all zero); None without chords."""
-        if not self.chord_conditioned:
-            return None
-        c = np.asarray(windows)[..., 1].astype(np.int64)
-        return (np.eye(self.control_depth, dtype=np.float32)[np.maximum(c, 0)] * (c >= 0)[..., None])
-
     def progression_controls(self, bars: list[list[str]], key: int | None = None) -> np.ndarray:
         """Chord classes per token row ``[bars, 512]``, one window per bar, as magenta-js conditions a multitrack
         model: in every track, N.C. for the program token, then the bar's chords spread over the other rows."""
@@ -835,10 +829,6 @@ class MultitrackConverter(Converter):
         """Token rows per slot ``[n, 8]`` (Magenta's per-track lengths)."""
         return self.valid(windows).reshape(len(windows), self.num_slots, -1).sum(-1)
 
-    def canonical(self, windows: np.ndarray) -> np.ndarray:
-        """Decoded token windows with each slot's rows after its END made padding."""
-        return multitrack.canonical(windows, self.rules)
-
     def augment(self, windows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Transposition by ``transpose_range`` (Magenta transposes the NoteSequence, chord symbols included):
         the note-ons and note-offs of pitched tracks move by one shift per window, narrowed so that every
@@ -849,12 +839,7 @@ class MultitrackConverter(Converter):
         t = self.tokens(windows).astype(np.int64)
         w = t.reshape(len(t), self.num_slots, self.slot_rows)
         notes = (w >= 0) & (w < 256) & (w[:, :, :1] != multitrack.DRUM_TOKEN)
-        pitch = np.where(notes, w % 128, -1)
-        top = pitch.max((1, 2))
-        bottom = np.where(notes, pitch, 128).min((1, 2))
-        has = notes.any((1, 2))
-        shift = rng.integers(np.where(has, np.maximum(lo, -bottom), lo),
-                             np.where(has, np.minimum(hi, 127 - top), hi) + 1)
+        shift = narrowed_shifts(w % 128, notes, lo, hi, 0, 127, rng)
         moved = np.where(notes, w + shift[:, None, None], w).reshape(t.shape)
         if not self.chord_conditioned:
             return moved.astype(np.asarray(windows).dtype)
@@ -895,9 +880,9 @@ class MultitrackConverter(Converter):
         return np.bincount(w[w >= 0], minlength=self.num_classes).tolist()
 
     def part_features(self, windows: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        f = quality.multitrack_features(windows, self.num_slots, multitrack.DRUM_TOKEN,
-                                        multitrack.NUM_EVENTS - multitrack.NUM_VELOCITY_BINS)
-        return {k: (v, quality._edges(*quality.MULTITRACK_BINS[k])) for k, v in f.items()}
+        return quality.binned(quality.multitrack_features(windows, self.num_slots, multitrack.DRUM_TOKEN,
+                                                          multitrack.NUM_EVENTS - multitrack.NUM_VELOCITY_BINS),
+                              quality.MULTITRACK_BINS, multitrack.STEPS_PER_BAR)
 
     def part_attribute_names(self) -> list[str]:
         return ["note_density", "instruments"]

@@ -210,14 +210,6 @@ def slots(window: np.ndarray, rules: MeasureRules) -> list[list[int]]:
     return out
 
 
-def canonical(windows: np.ndarray, rules: MeasureRules) -> np.ndarray:
-    """Decoded windows in the converter's form: each slot's rows after its first END are padding."""
-    w = np.asarray(windows).reshape(len(windows), rules.max_instruments, rules.max_events)
-    end = w == END_TOKEN
-    after = np.cumsum(end, -1) - end > 0
-    return np.where(after, PAD, w).reshape(len(windows), -1).astype(np.int16)
-
-
 def window_to_sequence(window: np.ndarray, rules: MeasureRules, qpm: float = 120.0):
     """One window as a NoteSequence, as Magenta's ``_to_single_notesequence`` decodes it: per slot the first
     program token (drums: 488) names the instrument, other program tokens are ignored, the performance events
