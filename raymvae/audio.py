@@ -34,6 +34,14 @@ def missing() -> str | None:
     return None
 
 
+def require(what: str) -> None:
+    """UserError (one line, exit 2) naming ``what`` asked for audio where this machine cannot render it."""
+    from raymvae.errors import UserError
+
+    if missing():
+        raise UserError(f"{what}: {missing()}")
+
+
 def render_wav(midi: bytes, sample_rate: int = SAMPLE_RATE) -> bytes:
     """The MIDI file played by FluidSynth (stereo 16-bit WAV); RuntimeError with ``missing()``'s line where
     FluidSynth or a soundfont is absent, or with FluidSynth's own message where it fails."""

@@ -19,8 +19,8 @@ def _generate(args: argparse.Namespace, rows_for, report: bool = False) -> int:
     from raymvae.runtime import init_ray
 
     checked(GenerateSettings, {name: getattr(args, name) for name in GenerateSettings.model_fields}, "generate")
-    if args.audio and audio.missing():
-        raise UserError(f"--audio: {audio.missing()}")
+    if args.audio:  # before Ray starts
+        audio.require("--audio")
     model, _ = load_export(args.model)
     controls = chord_controls(model, args.chords, args.chords_per_bar, args.key)
     rows = with_chords(rows_for(model), controls)

@@ -23,11 +23,10 @@ import pyarrow.parquet as pq
 import torch
 
 from raymvae import storage
-from raymvae.errors import UserError
 from raymvae.generate.contact_sheet import write_contact_sheet
 from raymvae.generate.settings import GenerateSettings
 from raymvae.model import precision as precisions
-from raymvae.model.seeded import decode_seeded
+from raymvae.model.seeded import decode_seeded, window_ids
 
 log = logging.getLogger(__name__)
 FILES_PER_FOLDER = 1000
@@ -67,7 +66,7 @@ class Decoder:
     def _performances(self, batch: dict[str, np.ndarray], seed: int, temperature: float) -> dict[str, np.ndarray]:
         """Every window of every row in one decoder pass; window j of row i samples with (seed, i, j)."""
         zs = [_dense(z).reshape(-1, self.model.z_size) for z in batch["z"]]
-        ids = [(int(i), j) for i, z in zip(batch["id"], zs) for j in range(len(z))]
+        ids = window_ids(batch["id"], [len(z) for z in zs])
         controls = None
         if "controls" in batch:
             controls = np.concatenate([_dense(c).reshape(len(z), self.model.seq_len, -1)
@@ -128,8 +127,8 @@ def run(run_dir: str, output: str, rows: list[dict[str, Any]], *,
     from raymvae import audio as sound
     from raymvae.export import export_info
 
-    if audio and sound.missing():
-        raise UserError(f"--audio: {sound.missing()}")
+    if audio:
+        sound.require("--audio")
 
     run_dir, output = storage.normalize(run_dir), storage.normalize(output)
     info = export_info(run_dir)

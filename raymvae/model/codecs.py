@@ -14,6 +14,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from raymvae.model.decoders import padded_one_hot
+from raymvae.music.chords import NUM_CLASSES as NUM_CHORDS
 from raymvae.music.converters import Converter
 
 NO_EVENT = 0  # the 'no event' class of every part: melody hold / no note, drums no hit
@@ -33,7 +35,7 @@ CHORD_QUALITIES = ("no_chord", "major", "minor", "augmented", "diminished")
 def chord_counts(step_ok: torch.Tensor, valid: torch.Tensor | None, controls: torch.Tensor) -> dict[str, torch.Tensor]:
     """Steps, and steps right, under each chord quality (N.C., major, minor, augmented, diminished), from the
     one-hot chords at the front of ``controls`` [B, T, C] (all-zero rows: padding, not counted)."""
-    chords = controls[..., :49]
+    chords = controls[..., :NUM_CHORDS]
     cls = chords.argmax(-1)
     quality = torch.where(cls == 0, 0, 1 + (cls - 1) // 12).reshape(-1)
     keep = (chords.sum(-1) > 0) if valid is None else (chords.sum(-1) > 0) & valid
@@ -306,8 +308,7 @@ class ChordMelodyCodec(Codec):
         if c.shape[-1] != 1 + self.with_key:
             raise ValueError(f"control classes must be [B, T{', 2' if self.with_key else ''}]: the chord "
                              f"{'and the key ' if self.with_key else ''}of every step")
-        num_chords = self.control_depth - 12 * self.with_key
-        onehot = [F.one_hot(_in_range(c[..., 0], num_chords), num_chords)]
+        onehot = [F.one_hot(_in_range(c[..., 0], NUM_CHORDS), NUM_CHORDS)]
         if self.with_key:
             onehot.append(F.one_hot(_in_range(c[..., 1], 12), 12))
         return torch.cat(onehot, -1).float()
@@ -332,9 +333,9 @@ class ChordMelodyCodec(Codec):
         return chord_metrics(c, prefix)
 
     def with_controls(self, windows: torch.Tensor, controls: torch.Tensor | None) -> torch.Tensor:
-        cols = [windows, controls[..., :49].argmax(-1).to(windows.dtype)]
+        cols = [windows, controls[..., :NUM_CHORDS].argmax(-1).to(windows.dtype)]
         if self.with_key:
-            cols.append(controls[..., 49:].argmax(-1).to(windows.dtype))
+            cols.append(controls[..., NUM_CHORDS:].argmax(-1).to(windows.dtype))
         return torch.stack(cols, -1)
 
 
@@ -358,8 +359,7 @@ class MultitrackCodec(Codec):
 
     def control_onehot(self, classes: torch.Tensor) -> torch.Tensor:
         """Chord classes per row [B, 512] (-1: a padding row, all-zero)."""
-        c = classes.long()
-        return (F.one_hot(c.clamp(min=0), self.control_depth) * (c >= 0).unsqueeze(-1)).float()
+        return padded_one_hot(classes, self.control_depth)
 
     def controls(self, windows: torch.Tensor) -> torch.Tensor | None:
         if not self.control_depth:
@@ -369,8 +369,7 @@ class MultitrackCodec(Codec):
         return self.control_onehot(windows[..., 1])
 
     def encoder_inputs(self, windows: torch.Tensor) -> torch.Tensor:
-        w = self.tokens(windows).long()
-        return (F.one_hot(w.clamp(min=0), self.parts[0]) * (w >= 0).unsqueeze(-1)).float()
+        return padded_one_hot(self.tokens(windows), self.parts[0])
 
     def segment_lengths(self, inputs: torch.Tensor) -> torch.Tensor:
         w = self.tokens(inputs)

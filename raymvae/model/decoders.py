@@ -15,6 +15,12 @@ from raymvae.model.lstm import LSTMStack, State, glorot_linear, small_normal_lin
 from raymvae.model.precision import in_fp32
 
 
+def padded_one_hot(classes: torch.Tensor, n: int) -> torch.Tensor:
+    """One-hot float rows of ``classes`` [...] over ``n``, all zero where the class is -1 (padding)."""
+    c = classes.long()
+    return (F.one_hot(c.clamp(min=0), n) * (c >= 0).unsqueeze(-1)).float()
+
+
 def choose(logits: torch.Tensor, temperature: float | None, generator: torch.Generator | None,
            uniform: torch.Tensor | None = None) -> torch.Tensor:
     """Class indices from logits [N, D]: argmax when temperature is None or 0, else a softmax sample.
@@ -61,8 +67,7 @@ class CategoricalDecoder(nn.Module):
     def frames(self, targets: torch.Tensor) -> torch.Tensor:
         """Targets [..., P] (class index per head) -> concatenated one-hot frames [..., depth]; padding
         (class -1, multitrack rows after a track's end) is an all-zero frame, as in Magenta."""
-        return torch.cat([F.one_hot(targets[..., k].clamp(min=0), n) * (targets[..., k:k + 1] >= 0)
-                          for k, n in enumerate(self.parts)], -1).float()
+        return torch.cat([padded_one_hot(targets[..., k], n) for k, n in enumerate(self.parts)], -1)
 
     def _check_controls(self, controls: torch.Tensor | None) -> None:
         if (controls is None) != (self.control_size == 0):

@@ -21,6 +21,13 @@ def _key(seed: int, row: RowId) -> list[int]:
     return [seed, int(row), 7]
 
 
+def window_ids(rows: Sequence[int], windows: int | Sequence[int]) -> list[RowId]:
+    """The noise ids of files made of several windows (``windows`` per row, or one count for all): window j of
+    row i is (i, j), in generate and serve alike."""
+    counts = [windows] * len(rows) if isinstance(windows, int) else list(windows)
+    return [(int(i), j) for i, k in zip(rows, counts) for j in range(k)]
+
+
 def sampling_noise(model: MusicVAE, seed: int, ids: Sequence[RowId]) -> np.ndarray:
     """Uniforms [len(ids), T, P] in [0, 1) that drive the sampling of rows ``ids`` of a job with ``seed``."""
     return np.stack([np.random.default_rng(_key(seed, i)).random((model.seq_len, model.sample_width))

@@ -30,6 +30,7 @@ from raymvae.generate.constraints import apply_actor
 from raymvae.errors import UserError
 from raymvae.generate.plan import check_transfer, interpolate, looped, prior_z, similar_z
 from raymvae.model import grid
+from raymvae.model.seeded import window_ids
 from raymvae.serve.schemas import (AttributeRequest, DecodeRequest, Encoded, EncodeRequest, GridRequest,
                                    InterpolateRequest, Performance, PerformanceRequest, SampleRequest, Sequences,
                                    SimilarRequest, TransferRequest)
@@ -295,7 +296,7 @@ class MusicVAEServer:
         temperature, seed = self.service.check_temperature(temperature), _seed(seed)
         pattern = windows if pattern is None else pattern
         job = Job(windows, latent or (lambda mu: mu), temperature=temperature, seed=seed,
-                  controls=self.service.controls(pattern), ids=[(0, j) for j in range(len(pattern))])
+                  controls=self.service.controls(pattern), ids=window_ids([0], len(pattern)))
         result = await self._run(job)
         rendered = await asyncio.to_thread(self.service.render_performance, result.windows, result.z, qpm, fmt)
         return {"seed": seed, "temperature": temperature, **rendered}

@@ -25,7 +25,7 @@ from raymvae.errors import UserError
 from raymvae.generate.plan import (NoWindowError, check_interpolation, chord_controls, performance_windows,
                                    select_window)
 from raymvae.model import precision as precisions
-from raymvae.model.seeded import decode_seeded
+from raymvae.model.seeded import decode_seeded, window_ids
 from raymvae.music import converter_for
 from raymvae.serve.settings import ServeSettings
 
@@ -228,7 +228,7 @@ class ModelService:
                     k = len(job.chords)
                     zs.append(np.repeat(z, k, 0))
                     controls.append(np.concatenate([job.chords] * len(z)))
-                    rows.append((job.seed, [(r, j) for r in range(len(z)) for j in range(k)]))
+                    rows.append((job.seed, window_ids(range(len(z)), k)))
                 else:
                     zs.append(z)
                     controls.append(job.controls)
