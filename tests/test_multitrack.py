@@ -163,6 +163,7 @@ def test_chord_conditioned_multitrack_model_decodes_under_its_chords():
     assert set(k for k in m if k.startswith("metrics/accuracy/chord_")) <= {"metrics/accuracy/chord_no_chord",
                                                                           "metrics/accuracy/chord_major"}
     assert "metrics/accuracy/chord_major" in m
+    assert all(0.0 <= m[f"segment/{k:03d}/accuracy"] <= 1.0 for k in range(8))  # one per track slot
     assert ((out[..., 0] >= 0) == (out[..., 1] >= 0)).all()
     assert set(out[..., 1][out[..., 1] >= 0].tolist()) <= {0, 1}
     assert torch.isfinite(mu).all()
