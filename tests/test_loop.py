@@ -22,20 +22,26 @@ def _shard(n: int = 22, seed: int = 0) -> dict[str, np.ndarray]:
             "file_position": (np.arange(n) % 2).astype(np.int32)}
 
 
-def _train(run_dir, num_steps: int, losses: dict[int, float]) -> torch.nn.Module:
-    shard = _shard()
+def _train(run_dir, num_steps: int, losses: dict[int, float], rank: int = 0, world: int = 1) -> dict:
+    """Train to ``num_steps`` in ``run_dir`` (resuming from its checkpoint) as this rank; its loss per step
+    goes into ``losses``; returns the run's newest checkpoint."""
+    shard = _shard(seed=rank)  # each rank its own windows
 
-    def batches():
-        for i in range(0, len(shard["windows"]), 8):  # fixed-size blocks in a fixed order
-            yield {k: v[i:i + 8] for k, v in shard.items()}
+    def batches(epoch: int):
+        order = np.random.default_rng([epoch, rank]).permutation(len(shard["windows"]))  # an epoch's seeded order
+        for i in range(0, len(order), 8):  # fixed-size blocks
+            yield {k: v[order[i:i + 8]] for k, v in shard.items()}
 
     def report(metrics):
         losses[int(metrics["step"])] = metrics["loss"]
     cfg = load_config("cat-mel_2bar_small", TINY)
     settings = {**DEFAULTS, "config": cfg.to_dict(), "run_dir": str(run_dir), "num_steps": num_steps,
                 "checkpoint_every": 0, "log_every": 1, "wandb": "disabled", "epoch_windows_per_file": 1, "eval_samples": 0}
-    run_training(settings, Worker(rank=0, world=1, device=torch.device("cpu"), report=report,
-                                  train_batches=batches))
+    wrap = (lambda m: torch.nn.parallel.DistributedDataParallel(m)) if world > 1 else (lambda m: m)
+    run_training(settings, Worker(rank=rank, world=world, device=torch.device("cpu"), report=report,
+                                  train_batches=batches, wrap_model=wrap))
+    if world > 1:
+        torch.distributed.barrier()  # rank 0 has written the checkpoint
     return checkpoints.load_latest(str(run_dir))
 
 
@@ -57,6 +63,41 @@ def test_a_run_stopped_mid_epoch_and_resumed_equals_one_that_never_stopped(tmp_p
     for name, value in end["model"].items():
         assert torch.equal(value, again["model"][name]), name
     assert torch.equal(end["rng"]["ranks"][0]["generator"], again["rng"]["ranks"][0]["generator"])
+
+
+def _two_ranks(rank: int, folder: str) -> None:
+    """One of two DDP ranks (gloo, in its own process): a straight run and one stopped twice, its losses saved."""
+    torch.distributed.init_process_group("gloo", init_method=f"file://{folder}/group", rank=rank, world_size=2)
+    torch.set_num_threads(1)
+    straight: dict[int, float] = {}
+    resumed: dict[int, float] = {}
+    _train(f"{folder}/straight", 9, straight, rank, 2)
+    for steps in (4, 7, 9):
+        _train(f"{folder}/resumed", steps, resumed, rank, 2)
+    torch.save({"straight": straight, "resumed": resumed}, f"{folder}/losses_{rank}.pt")
+    torch.distributed.destroy_process_group()
+
+
+def test_two_ranks_stopped_and_resumed_equal_a_run_that_never_stopped(tmp_path):
+    """Every rank's random state comes back (rank 1's too): each rank's loss at every step, the weights and
+    both ranks' generators equal an uninterrupted two-rank run's."""
+    import torch.multiprocessing as mp
+
+    mp.spawn(_two_ranks, args=(str(tmp_path),), nprocs=2)
+    for rank in (0, 1):
+        losses = torch.load(tmp_path / f"losses_{rank}.pt")
+        assert sorted(losses["straight"]) == list(range(1, 10))
+        assert losses["resumed"] == losses["straight"], rank
+    losses = [torch.load(tmp_path / f"losses_{rank}.pt")["straight"] for rank in (0, 1)]
+    assert losses[0] != losses[1]  # the ranks trained on their own windows with their own noise
+    end, again = (checkpoints.load_latest(str(tmp_path / name)) for name in ("straight", "resumed"))
+    assert again["step"] == end["step"] == 9
+    for name, value in end["model"].items():
+        assert torch.equal(value, again["model"][name]), name
+    generators = [r["generator"] for r in end["rng"]["ranks"]]
+    assert not torch.equal(*generators)
+    for rank in (0, 1):
+        assert torch.equal(end["rng"]["ranks"][rank]["generator"], again["rng"]["ranks"][rank]["generator"])
 
 
 def test_training_settings_have_one_home():
@@ -145,7 +186,7 @@ def test_what_a_tune_trial_sends_to_wandb(tmp_path, monkeypatch):
     settings = {**DEFAULTS, **_trial_settings(load_config("cat-mel_2bar_small", TINY).to_dict(), {"max_beta": 0.3},
                                               str(tmp_path / "run"), "sweep-1", "trial-1", common)}
     run_training(settings, Worker(rank=0, world=1, device=torch.device("cpu"), report=lambda m: None,
-                                  train_batches=lambda: iter([shard]), eval_batches=lambda: iter([shard])))
+                                  train_batches=lambda epoch: iter([shard]), eval_batches=lambda: iter([shard])))
     (run,) = runs
     assert run["finished"] and run["init"]["mode"] == "offline" and run["init"]["name"] == "trial-1"
     assert run["init"]["group"] == "sweep-1" and run["init"]["config"]["name"] == "cat-mel_2bar_small"

@@ -45,7 +45,7 @@ class Worker:
     world: int
     device: torch.device
     report: Callable[[dict[str, Any]], None]
-    train_batches: Callable[[], Iterator[dict[str, np.ndarray]]]
+    train_batches: Callable[[int], Iterator[dict[str, np.ndarray]]]  # an epoch's batches, in a seeded order
     eval_batches: Callable[[], Iterator[dict[str, np.ndarray]]] | None = None
     wrap_model: Callable[[torch.nn.Module], torch.nn.Module] = lambda m: m
     node: str = ""  # the Ray node it runs on (recorded in the run dir's starts/)
@@ -95,7 +95,7 @@ def _epoch_batches(worker: Worker, epoch: int, settings: dict, conv, batch_size:
     """The epoch's training batches; the windows drawn (before transposition) also go into ``seen``."""
     rng = np.random.default_rng([settings["seed"], epoch, worker.rank])
     rebatch = Rebatcher(batch_size)
-    for b in worker.train_batches():
+    for b in worker.train_batches(epoch):
         keep = keep_mask(b["file_id"], b["file_windows"], b["file_position"], settings["epoch_windows_per_file"],
                          settings["seed"], epoch)
         drawn = np.asarray(b["windows"])[keep]

@@ -31,6 +31,11 @@ def shuffle_buffer(batch_size: int, manifest: dict, workers: int = 1) -> int:
     return max(4 * batch_size, min(windows, SHUFFLE_BYTES // max(1, window_bytes(manifest))))
 
 
+def epoch_seed(seed: int, epoch: int, rank: int) -> int:
+    """The seed of a worker's shuffle in an epoch: the same after a resume, different per epoch and rank."""
+    return int(np.random.SeedSequence([seed & _U64, epoch, rank]).generate_state(1)[0])
+
+
 def keep_mask(file_id: np.ndarray, file_windows: np.ndarray, file_position: np.ndarray, cap: int | None,
               seed: int, epoch: int) -> np.ndarray:
     """Which rows an epoch keeps: all windows of files with <= cap, else cap drawn per (seed, epoch, file)."""

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
+
+import numpy as np
 
 import torch
 
@@ -45,20 +47,28 @@ def _train_loop_per_worker(settings: dict[str, Any]) -> None:
     eval_shard = ray.train.get_dataset_shard("eval") if settings["has_eval"] else None
     device = ray.train.torch.get_device() if settings.get("use_gpu") else torch.device("cpu")
 
-    def numpy_batches(shard, shuffle: bool):
-        for b in shard.iter_torch_batches(batch_size=1024, device="cpu",
-                                          local_shuffle_buffer_size=settings["shuffle_buffer"] if shuffle
-                                          else None):
-            yield {k: v.numpy() for k, v in b.items()}
-
+    rank = ctx.get_world_rank()
     worker = Worker(
-        rank=ctx.get_world_rank(), world=world, device=device, report=ray.train.report,
-        train_batches=lambda: numpy_batches(train_shard, True),
-        eval_batches=(lambda: numpy_batches(eval_shard, False)) if eval_shard is not None else None,
+        rank=rank, world=world, device=device, report=ray.train.report,
+        train_batches=lambda epoch: shard_batches(train_shard, settings["shuffle_buffer"], settings["seed"],
+                                                  epoch, rank),
+        eval_batches=(lambda: shard_batches(eval_shard)) if eval_shard is not None else None,
         wrap_model=(lambda m: ray.train.torch.prepare_model(m, move_to_device=False)) if world > 1 else (lambda m: m),
         node=ray.get_runtime_context().get_node_id(),
     )
     run_training(settings, worker)
+
+
+def shard_batches(shard: Any, shuffle_buffer: int = 0, seed: int = 0, epoch: int | None = None,
+                  rank: int = 0) -> Iterator[dict[str, np.ndarray]]:
+    """A worker's dataset shard as numpy batches of 1024 rows; for training (an ``epoch``), shuffled in a
+    ``shuffle_buffer`` seeded by (seed, epoch, rank), so that a resumed epoch repeats the same batches."""
+    from raymvae.train.sampling import epoch_seed
+
+    shuffle = dict(local_shuffle_buffer_size=shuffle_buffer,
+                   local_shuffle_seed=epoch_seed(seed, epoch, rank)) if epoch is not None else {}
+    for b in shard.iter_torch_batches(batch_size=1024, device="cpu", **shuffle):
+        yield {k: v.numpy() for k, v in b.items()}
 
 
 @dataclass
@@ -164,10 +174,10 @@ def fit(config: str | Config, shards: str, run_dir: str, *, hparams: str | dict 
     """
     import ray
     import ray.train
-    from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    from raymvae.data import read_dataset, read_manifest
+    from raymvae.data import read_manifest
     from raymvae.data.shards import window_bytes
     from raymvae.runtime import quiet_data_progress
     from raymvae.train.loop import INTERNAL
@@ -204,17 +214,6 @@ def fit(config: str | Config, shards: str, run_dir: str, *, hparams: str | dict 
     # Small corpora: read the shards once into the object store instead of once per epoch.
     materialize = manifest["windows"]["train"] * window_bytes(manifest) <= MATERIALIZE_BYTES
 
-    def datasets() -> dict[str, Any]:
-        train_ds = read_dataset(shards, cfg, "train")
-        eval_ds = read_dataset(data.eval_shards, cfg, data.eval_split) if data.eval_shards else None
-        if materialize:
-            train_ds = train_ds.materialize()
-            eval_ds = eval_ds.materialize() if eval_ds is not None else None
-        out = {"train": train_ds.randomize_block_order()}
-        if eval_ds is not None:
-            out["eval"] = eval_ds
-        return out
-
     run_with_restarts(lambda: TorchTrainer(
         _train_loop_per_worker,
         train_loop_config=loop_settings,
@@ -223,10 +222,42 @@ def fit(config: str | Config, shards: str, run_dir: str, *, hparams: str | dict 
         run_config=RunConfig(name=ray_name, storage_path=storage_path, storage_filesystem=fs, callbacks=callbacks,
                              failure_config=FailureConfig(max_failures=0),
                              checkpoint_config=CheckpointConfig(num_to_keep=1)),
-        datasets=datasets(),
-        dataset_config=DataConfig(datasets_to_split=["train"]),
+        datasets=training_datasets(data, user.seed, materialize),
+        dataset_config=ingest_config(),
     ), scale.max_failures)
     return run_summary(run_dir)
+
+
+def training_datasets(data: TrainingData, seed: int, materialize: bool) -> dict[str, Any]:
+    """The run's Ray Datasets: "train" in a block order seeded by ``seed``, and "eval" when there is one;
+    ``materialize`` reads them once into the object store instead of once per epoch (small corpora)."""
+    from raymvae.data import read_dataset
+
+    train_ds = read_dataset(data.shards, data.config, "train")
+    eval_ds = read_dataset(data.eval_shards, data.config, data.eval_split) if data.eval_shards else None
+    if materialize:
+        train_ds = train_ds.materialize()
+        eval_ds = eval_ds.materialize() if eval_ds is not None else None
+    out = {"train": train_ds.randomize_block_order(seed=seed)}
+    if eval_ds is not None:
+        out["eval"] = eval_ds
+    return out
+
+
+def ingest_config() -> Any:
+    """Ray Train's data ingest, in a reproducible order: the training split divided among the workers in the
+    (seeded) block order, so that a run with the same seed, and a resumed one, sees the same batches.
+
+    Ray Data's default lets blocks finish and reach the workers in any order. With preserve_order the
+    split follows the block order (Ray Data then ignores locality hints); each worker shuffles its share
+    with a seed per epoch and rank (``sampling.epoch_seed``), and every epoch draws its windows and
+    transpositions afresh, so epochs still differ though the block order is the same in each.
+    """
+    from ray.train import DataConfig
+
+    options = DataConfig.default_ingest_options()
+    options.preserve_order = True
+    return DataConfig(datasets_to_split=["train"], execution_options=options)
 
 
 def run_summary(run_dir: str) -> dict[str, Any]:

@@ -56,14 +56,16 @@ def _function_trial(swept: dict[str, Any], *, base: dict, shards: str, output: s
     """One trial in this worker process: the shared loop, reporting eval results to Tune."""
     import torch
     from ray import tune
+    from ray.data import DataContext
 
     from raymvae.data import read_dataset, read_manifest
     from raymvae.runtime import quiet_data_progress
     from raymvae.train.loop import Worker, run_training
-    from raymvae.train.sampling import shuffle_buffer
+    from raymvae.train.sampling import epoch_seed, shuffle_buffer
 
     torch.set_num_threads(threads)  # Ray sets OMP_NUM_THREADS=1 in a 1-CPU worker
     quiet_data_progress()
+    DataContext.get_current().execution_options.preserve_order = True  # batches in the seeded block order
     trial = tune.get_context().get_trial_id()
     settings = _trial_settings(base, swept, storage.join(output, "trials", trial), sweep, trial, common)
     cfg = Config.from_dict(settings["config"])
@@ -72,14 +74,16 @@ def _function_trial(swept: dict[str, Any], *, base: dict, shards: str, output: s
     eval_ds = read_dataset(shards, cfg, "eval").materialize()
     buffer = shuffle_buffer(int(cfg.hparams["batch_size"]), manifest)
 
-    def batches(ds, shuffle: bool):
-        yield from ds.iter_batches(batch_size=1024, batch_format="numpy",
-                                   local_shuffle_buffer_size=buffer if shuffle else None)
+    def batches(ds, epoch: int | None):
+        shuffle = dict(local_shuffle_buffer_size=buffer,
+                       local_shuffle_seed=epoch_seed(settings["seed"], epoch, 0)) if epoch is not None else {}
+        yield from ds.iter_batches(batch_size=1024, batch_format="numpy", **shuffle)
 
     worker = Worker(rank=0, world=1, device=torch.device("cuda" if torch.cuda.is_available() else "cpu"),
                     report=lambda m: tune.report(m) if _is_eval_result(m) else None,
-                    train_batches=lambda: batches(train_ds.randomize_block_order(), True),
-                    eval_batches=lambda: batches(eval_ds, False))
+                    train_batches=lambda epoch: batches(
+                        train_ds.randomize_block_order(seed=epoch_seed(settings["seed"], epoch, 0)), epoch),
+                    eval_batches=lambda: batches(eval_ds, None))
     run_training(settings, worker)
 
 
