@@ -37,6 +37,8 @@ def quiet_data_progress() -> None:
 
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = ctx.print_on_execution_start = ray_logs()
+    if not ray_logs():  # nor the warning that says they are off
+        logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
 
 
 def ray_logs() -> bool:

@@ -287,6 +287,7 @@ def test_cli_serves_until_ctrl_c(run_dir, tmp_path):
         out, _ = proc.communicate(timeout=60)
         assert proc.returncode == 0, out
         assert "raymvae serve: stopped" in out
+        assert "Proxy starting" not in out and "Deploying new version" not in out  # Serve's internals: in its logs
     finally:
         if proc.poll() is None:
             proc.kill()

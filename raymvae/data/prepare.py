@@ -127,6 +127,9 @@ def prepare(config: str | Config, inputs: list[str], output: str, *, hparams: st
                      .map_batches(encode_ns_batch, batch_format="numpy", batch_size=64, fn_kwargs=common))
     files = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
     ctx = ray.data.DataContext.get_current()
+    # Rows in input order (not in the order conversions finish): the same inputs give the same shards, so
+    # that a training run with the same seed sees the same batches.
+    ordered, ctx.execution_options.preserve_order = ctx.execution_options.preserve_order, True
     reservation, ctx.op_resource_reservation_enabled = ctx.op_resource_reservation_enabled, False
     try:
         files = files.materialize()
@@ -156,6 +159,8 @@ def prepare(config: str | Config, inputs: list[str], output: str, *, hparams: st
     except BaseException:
         storage.delete(staging)
         raise
+    finally:
+        ctx.execution_options.preserve_order = ordered
     return PrepareResult(output, manifest)
 
 

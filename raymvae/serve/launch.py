@@ -24,11 +24,17 @@ def free_port(host: str = "127.0.0.1") -> int:
 def start_http(host: str = "127.0.0.1", port: int | None = None,
                proxy_location: str = PROXY_LOCATIONS[0]) -> str:
     """Start Serve with its HTTP proxy on ``host:port`` (a free port when None) on the head node, or on every
-    node (``EveryNode``, for a load balancer in front); returns the base URL."""
+    node (``EveryNode``, for a load balancer in front); returns the base URL. Serve's own INFO lines (proxy
+    and controller at work) go to Ray's log files unless RAYMVAE_RAY_LOGS is set; request logs stay."""
     from ray import serve
 
+    from raymvae.runtime import ray_logs
+
+    level = "INFO" if ray_logs() else "WARNING"
+    logging.getLogger("ray.serve").setLevel(level)
     port = free_port(host) if port is None else port
-    serve.start(proxy_location=proxy_location, http_options={"host": host, "port": port})
+    serve.start(proxy_location=proxy_location, http_options={"host": host, "port": port},
+                logging_config={"log_level": level})
     return f"http://{host}:{port}"
 
 

@@ -253,9 +253,12 @@ def ingest_config() -> Any:
     with a seed per epoch and rank (``sampling.epoch_seed``), and every epoch draws its windows and
     transpositions afresh, so epochs still differ though the block order is the same in each.
     """
+    import copy
+
+    from ray.data import DataContext
     from ray.train import DataConfig
 
-    options = DataConfig.default_ingest_options()
+    options = copy.deepcopy(DataContext.get_current().execution_options)  # as Ray Train's default does
     options.preserve_order = True
     return DataConfig(datasets_to_split=["train"], execution_options=options)
 
