@@ -8,7 +8,9 @@ fp32, "brgemm" in bf16 on CPUs with AVX512-BF16 or AMX). The alternatives for
 fp32: the same call with oneDNN off (ATen's own loop, which projects the inputs
 of all steps as one GEMM), and a lean loop written here (one input-projection
 GEMM, then per step one ``addmm`` and the gate arithmetic; autograd through
-``unbind`` so each step's gradient is not a full-size tensor). bf16 autocast of
+``unbind`` so each step's gradient is not a full-size tensor), and that loop
+compiled by ``torch.compile`` (inductor; the first call, which compiles, is not
+timed). bf16 autocast of
 today's call is shown for scale. Every path is checked against today's output
 and weight gradient (relative to the largest gradient); timings are the best of ``--repeat`` runs. Shapes: the
 layers of cat-mel_2bar_small (decoder layer 0 and the encoder, at batch 64 and
@@ -66,8 +68,10 @@ def paths(lstm: torch.nn.LSTM, x: torch.Tensor, h0: torch.Tensor, c0: torch.Tens
     def bf16():
         with precisions.autocast(x.device, "bf16"):
             return lstm(x, (h0[None], c0[None]))[0]
+    compiled = torch.compile(lean_lstm, dynamic=False)
     return {"nn.LSTM, oneDNN (today)": run(fused), "nn.LSTM, oneDNN off (ATen)": run(aten),
             "lean loop (GEMM + addmm per step)": run(lambda: lean_lstm(lstm, x, h0, c0)),
+            "lean loop, torch.compile (inductor)": run(lambda: compiled(lstm, x, h0, c0)),
             "nn.LSTM, oneDNN, bf16 autocast": run(bf16)}
 
 
