@@ -61,14 +61,14 @@ def _train_loop_per_worker(settings: dict[str, Any]) -> None:
 
 def shard_batches(shard: Any, shuffle_buffer: int = 0, seed: int = 0, epoch: int | None = None,
                   rank: int = 0) -> Iterator[dict[str, np.ndarray]]:
-    """A worker's dataset shard as numpy batches of 1024 rows; for training (an ``epoch``), shuffled in a
-    ``shuffle_buffer`` seeded by (seed, epoch, rank), so that a resumed epoch repeats the same batches."""
+    """A worker's dataset shard (a Ray Train DataIterator, or a Dataset in a Tune trial) as numpy batches of
+    1024 rows; for training (an ``epoch``), shuffled in a ``shuffle_buffer`` seeded by (seed, epoch, rank), so
+    that a resumed epoch repeats the same batches."""
     from raymvae.train.sampling import epoch_seed
 
     shuffle = dict(local_shuffle_buffer_size=shuffle_buffer,
                    local_shuffle_seed=epoch_seed(seed, epoch, rank)) if epoch is not None else {}
-    for b in shard.iter_torch_batches(batch_size=1024, device="cpu", **shuffle):
-        yield {k: v.numpy() for k, v in b.items()}
+    yield from shard.iter_batches(batch_size=1024, batch_format="numpy", **shuffle)
 
 
 @dataclass

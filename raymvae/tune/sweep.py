@@ -62,6 +62,7 @@ def _function_trial(swept: dict[str, Any], *, base: dict, shards: str, output: s
     from raymvae.runtime import quiet_data_progress
     from raymvae.train.loop import Worker, run_training
     from raymvae.train.sampling import epoch_seed, shuffle_buffer
+    from raymvae.train.trainer import shard_batches
 
     torch.set_num_threads(threads)  # Ray sets OMP_NUM_THREADS=1 in a 1-CPU worker
     quiet_data_progress()
@@ -74,16 +75,12 @@ def _function_trial(swept: dict[str, Any], *, base: dict, shards: str, output: s
     eval_ds = read_dataset(shards, cfg, "eval").materialize()
     buffer = shuffle_buffer(int(cfg.hparams["batch_size"]), manifest)
 
-    def batches(ds, epoch: int | None):
-        shuffle = dict(local_shuffle_buffer_size=buffer,
-                       local_shuffle_seed=epoch_seed(settings["seed"], epoch, 0)) if epoch is not None else {}
-        yield from ds.iter_batches(batch_size=1024, batch_format="numpy", **shuffle)
-
+    seed = settings["seed"]
     worker = Worker(rank=0, world=1, device=torch.device("cuda" if torch.cuda.is_available() else "cpu"),
                     report=lambda m: tune.report(m) if _is_eval_result(m) else None,
-                    train_batches=lambda epoch: batches(
-                        train_ds.randomize_block_order(seed=epoch_seed(settings["seed"], epoch, 0)), epoch),
-                    eval_batches=lambda: batches(eval_ds, None))
+                    train_batches=lambda epoch: shard_batches(
+                        train_ds.randomize_block_order(seed=epoch_seed(seed, epoch, 0)), buffer, seed, epoch),
+                    eval_batches=lambda: shard_batches(eval_ds))
     run_training(settings, worker)
 
 
