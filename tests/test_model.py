@@ -250,3 +250,14 @@ def test_small_model_overfits_16_real_windows(real_melody_windows):
     res = evaluate(model, [real_melody_windows], generator=g)
     assert res["metrics/accuracy"] >= 0.99
     assert res["metrics/accuracy"] > res["metrics/no_event_baseline_accuracy"] + 0.2
+
+
+def test_read_only_windows_are_copied_not_shared(recwarn):
+    """Ray Data hands out read-only numpy arrays (Arrow's memory): as_tensor copies them, without torch's warning."""
+    model = build("cat-mel_2bar_small", "enc_rnn_size=[16],dec_rnn_size=[16],z_size=4")
+    windows = np.arange(64, dtype=np.int16).reshape(2, 32) % 90
+    windows.setflags(write=False)
+    t = model.as_tensor(windows)
+    t[0, 0] = 5
+    assert windows[0, 0] == 0 and t.dtype == model.codec.dtype
+    assert not [w for w in recwarn if "not writable" in str(w.message)]

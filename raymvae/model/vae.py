@@ -123,9 +123,12 @@ class MusicVAE(nn.Module):
         return self.codec.model_inputs(windows, self.training)
 
     def as_tensor(self, windows) -> torch.Tensor:
-        """Converter windows (numpy or tensor) as a tensor of the codec's dtype on the model's device."""
-        return torch.as_tensor(np.asarray(windows) if not torch.is_tensor(windows) else windows,
-                               device=self.mu.weight.device).to(self.codec.dtype)
+        """Converter windows (numpy or tensor) as a tensor of the codec's dtype on the model's device (read-only
+        numpy arrays, as Ray Data gives them from Arrow, copied: torch cannot share them)."""
+        if not torch.is_tensor(windows):
+            windows = np.asarray(windows)
+            windows = windows if windows.flags.writeable else windows.copy()
+        return torch.as_tensor(windows, device=self.mu.weight.device).to(self.codec.dtype)
 
     def controls(self, windows: torch.Tensor) -> torch.Tensor | None:
         """The controls [B, T, C] of target windows that encoder and decoder read (None: the config has none)."""
