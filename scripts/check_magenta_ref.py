@@ -20,15 +20,20 @@ ref_dir = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/magenta-ref
 midi_dir = Path(sys.argv[2] if len(sys.argv) > 2 else "../shared/data/dev-midi")
 
 
+def converted(ref, status_key: str = "__status__"):
+    """(name, MIDI bytes) of every file Magenta converted."""
+    for name, status in zip(ref["__files__"], ref[status_key]):
+        if status == "ok":
+            yield name, (midi_dir / name).read_bytes()
+
+
 def check_classes(cfg: str, ref) -> list:
     conv = converter_for(cfg)
     capped = cfg.endswith("16bar") and "trio" not in cfg
     bad = []
-    for name, status in zip(ref["__files__"], ref["__status__"]):
-        if status != "ok":
-            continue
+    for name, data in converted(ref):
         theirs = ref[f"{name}#outputs"]
-        ours = conv.encode_midi((midi_dir / name).read_bytes())
+        ours = conv.encode_midi(data)
         a = collections.Counter(r.tobytes() for r in ours.astype(np.int16))
         b = collections.Counter(r.tobytes() for r in theirs.astype(np.int16).reshape((-1,) + ours.shape[1:]))
         if not ((not (b - a)) if capped else (a == b)):
@@ -40,10 +45,8 @@ def check_chords(cfg: str, ref) -> list:
     """Sets of (melody, chords) pairs per file."""
     conv = converter_for(cfg)
     bad = []
-    for name, status in zip(ref["__files__"], ref["__status__"]):
-        if status != "ok":
-            continue
-        mel, ctl = conv.encode_midi((midi_dir / name).read_bytes(), with_controls=True)
+    for name, data in converted(ref):
+        mel, ctl = conv.encode_midi(data, with_controls=True)
         ours = {np.stack([m, c]).astype(np.int16).tobytes() for m, c in zip(mel, ctl)}
         theirs = {np.stack([m, c]).astype(np.int16).tobytes()
                   for m, c in zip(ref[f"{name}#outputs"], ref[f"{name}#controls"])}
@@ -56,10 +59,8 @@ def check_in_order(cfg: str, ref) -> list:
     """Multitrack: the windows in order (Magenta neither dedupes nor samples them)."""
     conv = converter_for(cfg)
     bad = []
-    for name, status in zip(ref["__files__"], ref["__status__"]):
-        if status != "ok":
-            continue
-        ours = conv.encode_midi((midi_dir / name).read_bytes())
+    for name, data in converted(ref):
+        ours = conv.encode_midi(data)
         theirs = ref[f"{name}#outputs"]
         if ours.shape != theirs.shape or not np.array_equal(ours, theirs):
             same = sum(np.array_equal(a, b) for a, b in zip(ours, theirs))
@@ -71,10 +72,8 @@ def check_groove(cfg: str, ref) -> list:
     bad = []
     for mode, suffix, status_key in (("train", "", "__status__"), ("infer", "#infer", "__status_infer__")):
         conv = converter_for(cfg, inference=mode == "infer")
-        for name, status in zip(ref["__files__"], ref[status_key]):
-            if status != "ok":
-                continue
-            ours = conv.encode_midi((midi_dir / name).read_bytes())
+        for name, data in converted(ref, status_key):
+            ours = conv.encode_midi(data)
             outputs = ref[f"{name}{suffix}" + ("_outputs" if suffix else "#outputs")]
             inputs = ref[f"{name}{suffix}"]
             if ours.shape != outputs.shape:
