@@ -154,8 +154,10 @@ def test_a_small_model_learns_to_humanize_better_than_the_quantized_input():
     of the model's performance, against the quantized input played at the grooves' mean velocity on the grid."""
     torch.manual_seed(0)
     perf = performance()
+    # Magenta's decay (0.01 to ~0.0046 by step 800): at a constant 0.01 a quarter of seeds ended unsettled
     model = build("groovae_2bar_humanize", dict(enc_rnn_size=[64], dec_rnn_size=[64], z_size=32, learning_rate=0.01,
-                                                dropout_keep_prob=1.0, free_bits=0.0, max_beta=0.0))
+                                                decay_rate=0.999, min_learning_rate=1e-4, dropout_keep_prob=1.0,
+                                                free_bits=0.0, max_beta=0.0))
     opt = make_optimizer(model, model.config.hparams)
     x = torch.from_numpy(perf)
     for step in range(800):
@@ -170,7 +172,7 @@ def test_a_small_model_learns_to_humanize_better_than_the_quantized_input():
     ms = STEP * 1000 / 2  # an offset unit in ms
     time_err = np.abs(out[..., 18:] - perf[..., 18:])[hit].mean() * ms
     base_time = np.abs(perf[..., 18:])[hit].mean() * ms
-    # measured over four seeds: velocity 6.5-7.8 vs 18.0, timing 2.3-2.9 ms vs 9.1 ms
+    # measured over eight seeds: hits 0.983-1.0, velocity 5.2-9.1 vs 18.0, timing 2.2-3.1 ms vs 9.1 ms
     assert vel_err < 0.6 * base_vel and time_err < 0.5 * base_time, (vel_err, base_vel, time_err, base_time)
 
 
