@@ -9,9 +9,11 @@ the same encoder and decoder LSTM sizes as two plain ``nn.LSTM`` modules
 (encoder + one flat decoder over all T steps, fused, teacher-forced) with
 Adam and no Magenta bookkeeping, timed in the same run and the same precision.
 Each case runs in its own process, so its peak memory is its own: peak RSS on
-CPU (the process, torch included), peak allocated memory on CUDA. The header
+CPU (the process, torch included), peak allocated memory on CUDA; beside it,
+the share that no activation saving can remove (fp32 weights, gradients and
+Adam's two moments: 16 bytes per parameter). The header
 says which CPU this is, its native bf16 features, and what ``--precision
-auto`` picks here for training.
+auto`` picks here for training (``--precision auto``'s rows: for each model).
 """
 from __future__ import annotations
 
@@ -74,11 +76,14 @@ def _time(fn, steps: int, device: torch.device) -> float:
     return (time.perf_counter() - t) / steps
 
 
-def run_case(name: str, steps: int, device: torch.device, precision: str) -> tuple[float, float, float]:
-    """(our ex/s, the plain loop's ex/s, our peak memory in GiB) in ``precision`` ('fp32' or 'bf16')."""
+def run_case(name: str, steps: int, device: torch.device, asked: str) -> tuple[str, float, float, float, float]:
+    """(the precision that ran, our ex/s, the plain loop's ex/s, our peak memory in GiB, the GiB that fp32
+    weights, gradients and Adam's two moments take whatever the precision) for ``asked`` ('auto' resolved as
+    the trainer resolves it for this model)."""
     config, batch, p = CASES[name]
     hp = {"sampling_schedule": "constant", "sampling_rate": p}
     model = build(config, hp).to(device)
+    precision = precisions.resolve(asked, device, training=True, lstm_units=precisions.widest_lstm(model))
     x = torch.randint(0, 90, (batch, model.seq_len), device=device)
     opt = make_optimizer(model, model.config.hparams)
     gen = torch.Generator(device=device).manual_seed(0)
@@ -101,14 +106,15 @@ def run_case(name: str, steps: int, device: torch.device, precision: str) -> tup
         nn.utils.clip_grad_norm_(plain.parameters(), 1.0)
         popt.step()
     base = _time(plain_step, steps, device)
-    return batch / ours, batch / base, peak
+    state = 4 * sum(q.numel() for q in model.parameters() if q.requires_grad) * 4 / 2**30
+    return precision, batch / ours, batch / base, peak, state
 
 
 def _case_process(queue, *args) -> None:
     queue.put(run_case(*args))
 
 
-def isolated(*args) -> tuple[float, float, float]:
+def isolated(*args) -> tuple[str, float, float, float, float]:
     """``run_case`` in a fresh process, so that its peak memory is its own."""
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
@@ -135,17 +141,18 @@ def main() -> None:
     else:
         name = precisions.cpu_summary()
     print(f"device: {name}; torch {torch.__version__}; training's auto: "
-          f"{precisions.describe('auto', device, training=True)}")
+          f"{precisions.describe('auto', device, training=True)} (per model: the rows of --precision auto)")
     mem = "peak GiB" if device.type == "cuda" else "peak RSS GiB"
-    print(f"{'case':16s} {'precision':9s} {'raymvae ex/s':>13s} {'plain ex/s':>11s} {'ratio':>6s} {mem:>12s}")
+    print(f"{'case':16s} {'precision':9s} {'raymvae ex/s':>13s} {'plain ex/s':>11s} {'ratio':>6s} {mem:>12s} "
+          f"{'of which weights+grads+Adam':>27s}")
     for case in args.cases:
         first = None
         for precision in args.precision:
-            ran = precisions.resolve(precision, device, training=True)
-            ours, base, peak = isolated(case, args.steps, device, ran)
+            ran, ours, base, peak, state = isolated(case, args.steps, device, precision)
             vs = "" if first is None else f"  ({ours / first:.2f}x {args.precision[0]})"
             first = ours if first is None else first
-            print(f"{case:16s} {ran:9s} {ours:13.1f} {base:11.1f} {ours / base:6.2f} {peak:12.2f}{vs}", flush=True)
+            print(f"{case:16s} {ran:9s} {ours:13.1f} {base:11.1f} {ours / base:6.2f} {peak:12.2f} {state:27.2f}{vs}",
+                  flush=True)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ def checked(settings: type[S], values: dict[str, Any], what: str) -> S:
 
 Precision = Literal["auto", "fp32", "bf16"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
-PRECISION = Field("auto", description="float precision: bf16 autocast, fp32, or auto: decoding in bf16 where the "
-                                      "hardware runs it natively (CUDA GPUs with bf16, CPUs with AMX or "
-                                      "AVX512-BF16), training in fp32 (bf16 training costs accuracy)")
+PRECISION = Field("auto", description="float precision: bf16 autocast, fp32, or auto: bf16 where the hardware "
+                                      "runs it natively (CUDA GPUs with bf16, CPUs with AMX or AVX512-BF16; "
+                                      "but training on AVX512-BF16 CPUs without AMX stays fp32 for wide LSTMs), "
+                                      "fp32 elsewhere")

@@ -26,28 +26,43 @@ def test_cpu_features_and_name_from_cpuinfo():
 
 
 @pytest.mark.parametrize("cpuinfo, auto", [(ZEN4, "bf16"), (SPR, "bf16"), (OLD, "fp32"), ("", "fp32")])
-def test_auto_decodes_in_bf16_only_where_the_cpu_runs_it_natively_and_trains_in_fp32(monkeypatch, cpuinfo, auto):
+def test_auto_runs_bf16_only_where_the_cpu_runs_it_natively(monkeypatch, cpuinfo, auto):
     monkeypatch.setattr(precisions, "_cpuinfo", lambda: cpuinfo)
     assert precisions.resolve("auto", CPU) == auto
-    assert precisions.resolve("auto", CPU, training=True) == "fp32"
+    assert precisions.resolve("auto", CPU, training=True, lstm_units=512) == auto
     for training in (False, True):
         assert precisions.resolve("fp32", CPU, training=training) == "fp32"
-        assert precisions.resolve("bf16", CPU, training=training) == "bf16"
+        assert precisions.resolve("bf16", CPU, training=training, lstm_units=2048) == "bf16"
     why = "cpu has amx_bf16, avx512_bf16" if cpuinfo == SPR else "cpu has avx512_bf16" if auto == "bf16" else \
         "cpu has no native bf16"
     assert precisions.describe("auto", CPU) == f"{auto} (auto: {why})"
-    assert precisions.describe("auto", CPU, training=True).startswith(
-        "fp32 (auto: training stays fp32; " if auto == "bf16" else "fp32 (auto: cpu has no native bf16)")
+    assert precisions.describe("auto", CPU, training=True, lstm_units=512) == f"{auto} (auto: {why})"
     assert precisions.describe("fp32", CPU) == "fp32 (asked)"
     with pytest.raises(ValueError, match="auto, fp32 or bf16"):
         precisions.resolve("fp16", CPU)
+
+
+@pytest.mark.parametrize("cpuinfo, wide", [(ZEN4, "fp32"), (SPR, "bf16"), (OLD, "fp32")])
+def test_auto_trains_wide_lstms_in_fp32_on_cpus_without_amx(monkeypatch, cpuinfo, wide):
+    """AVX512-BF16 without AMX: bf16 is slower than fp32 for hierdec's 2048-unit LSTMs, so training stays fp32
+    there (decoding does not: it stays bf16)."""
+    monkeypatch.setattr(precisions, "_cpuinfo", lambda: cpuinfo)
+    with torch.device("meta"):
+        hierdec, small = build("hierdec-mel_16bar"), build("cat-mel_2bar_small")
+    assert (precisions.widest_lstm(hierdec), precisions.widest_lstm(small)) == (2048, 512)
+    units = precisions.widest_lstm(hierdec)
+    assert precisions.resolve("auto", CPU, training=True, lstm_units=units) == wide
+    assert precisions.resolve("auto", CPU, lstm_units=units) == ("fp32" if cpuinfo == OLD else "bf16")
+    if cpuinfo == ZEN4:
+        assert precisions.describe("auto", CPU, training=True, lstm_units=units) == \
+            "fp32 (auto: cpu has avx512_bf16 but no AMX, where 2048-unit LSTMs train faster in fp32)"
 
 
 @pytest.mark.parametrize("native, auto", [(True, "bf16"), (False, "fp32")])
 def test_auto_on_cuda_asks_whether_the_gpu_has_bf16(monkeypatch, native, auto):
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: native)
     assert precisions.resolve("auto", torch.device("cuda")) == auto
-    assert precisions.resolve("auto", torch.device("cuda"), training=True) == "fp32"
+    assert precisions.resolve("auto", torch.device("cuda"), training=True, lstm_units=2048) == auto
 
 
 @pytest.mark.parametrize("argv", [["train", "--config", "c", "--examples", "e", "--run-dir", "r"],

@@ -16,6 +16,7 @@ import yaml
 from raymvae.data import read_windows
 from raymvae.export import load_export, save_export
 from raymvae.model import build
+from raymvae.model import precision as precisions
 from raymvae.train import checkpoints
 from raymvae.train.evaluation import evaluate_run
 from raymvae.train.trainer import fit
@@ -61,7 +62,9 @@ def test_local_mode_trains_checkpoints_evaluates_and_exports(ray_session, mel_sh
     assert offline, "an offline W&B run in the run dir"
     (start,) = _starts(run)
     node = ray_session.get_runtime_context().get_node_id()
-    assert start == {"resumed_from_step": None, "workers": 1, "device": "cpu", "precision": "fp32", "nodes": [node]}
+    trained_in = precisions.resolve("auto", torch.device("cpu"), training=True, lstm_units=precisions.widest_lstm(model))
+    assert start == {"resumed_from_step": None, "workers": 1, "device": "cpu", "precision": trained_in, "nodes": [node]}
+    assert metrics["precision"] == trained_in
 
 
 def test_running_the_command_again_resumes_after_the_driver_dies(ray_session, mel_shards, tmp_path):

@@ -1,5 +1,5 @@
-"""Which float precision the model runs in: under ``auto``, decoding in bf16 autocast where the hardware runs
-bf16 natively and training in fp32; ``fp32`` or ``bf16`` when asked.
+"""Which float precision the model runs in: under ``auto``, bf16 autocast where the hardware runs bf16
+natively (for training, only where that is also the faster one), fp32 elsewhere; ``fp32`` or ``bf16`` when asked.
 
 Autocast casts only the inputs of matmuls and LSTMs, so master weights and the
 optimizer stay fp32; the LSTMs and the other layers run in bf16, while
@@ -61,30 +61,46 @@ def native_bf16(device: torch.device) -> str | None:
     return None
 
 
-def resolve(precision: str, device: torch.device, *, training: bool = False) -> str:
-    """'bf16' or 'fp32': ``precision`` itself, or for 'auto' bf16 where ``device`` runs it natively, when
-    decoding only. Training stays fp32 under 'auto': bf16 training lost 0.019 of accuracy and 9% of the KL in
-    the 2,000-step quality run, while bf16 decoding of the same model gave the same metrics within 0.002
-    (benchmarks/RESULTS.md)."""
+# On CPUs whose native bf16 is AVX512-BF16 alone (no AMX), oneDNN's bf16 LSTM backward is slower than fp32's
+# for wide layers: hierdec-mel_16bar (2048-unit encoder) trains at 0.68x in bf16 there, cat-mel_2bar_small
+# (512 units) at 1.4-1.8x (benchmarks/RESULTS.md). Training's auto keeps fp32 for LSTMs wider than this.
+AVX512_BF16_WIDEST_LSTM = 1024
+
+
+def widest_lstm(model: nn.Module) -> int:
+    """The hidden size of the model's widest LSTM (0 without one): what training's auto looks at on CPUs."""
+    return max((m.hidden_size for m in model.modules() if isinstance(m, nn.LSTM)), default=0)
+
+
+def _auto(device: torch.device, training: bool, lstm_units: int) -> tuple[str, str]:
+    """What ``auto`` picks on ``device`` and why, in words for the log."""
+    why = native_bf16(device)
+    if not why:
+        return "fp32", f"{device.type} has no native bf16"
+    if training and device.type == "cpu" and "amx_bf16" not in why and lstm_units > AVX512_BF16_WIDEST_LSTM:
+        return "fp32", (f"{device.type} has {why} but no AMX, where {lstm_units}-unit LSTMs train faster in "
+                        f"fp32")
+    return "bf16", f"{device.type} has {why}"
+
+
+def resolve(precision: str, device: torch.device, *, training: bool = False, lstm_units: int = 0) -> str:
+    """'bf16' or 'fp32': ``precision`` itself, or for 'auto' bf16 where ``device`` runs it natively. Training
+    too: over three seeds of the 2,000-step quality run, bf16 matched fp32's accuracy and KL on average
+    (benchmarks/RESULTS.md), except that on CPUs without AMX a model whose widest LSTM (``lstm_units``)
+    exceeds ``AVX512_BF16_WIDEST_LSTM`` trains in fp32, which is faster there."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be {', '.join(PRECISIONS[:-1])} or {PRECISIONS[-1]}, got {precision!r}")
     if precision == "auto":
-        return "bf16" if not training and native_bf16(device) else "fp32"
+        return _auto(device, training, lstm_units)[0]
     return precision
 
 
-def describe(precision: str, device: torch.device, *, training: bool = False) -> str:
+def describe(precision: str, device: torch.device, *, training: bool = False, lstm_units: int = 0) -> str:
     """One log line's worth: what runs and why, e.g. 'bf16 (auto: cpu has avx512_bf16)'."""
-    chosen = resolve(precision, device, training=training)
     if precision != "auto":
-        return f"{chosen} (asked)"
-    why = native_bf16(device)
-    if not why:
-        return f"{chosen} (auto: {device.type} has no native bf16)"
-    if training:
-        return f"{chosen} (auto: training stays fp32; {device.type} has {why}: --precision bf16 trains faster " \
-               f"at some cost in accuracy)"
-    return f"{chosen} (auto: {device.type} has {why})"
+        return f"{resolve(precision, device)} (asked)"
+    chosen, why = _auto(device, training, lstm_units)
+    return f"{chosen} (auto: {why})"
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
