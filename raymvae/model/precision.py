@@ -1,5 +1,6 @@
 """Which float precision the model runs in: under ``auto``, bf16 autocast where the hardware runs bf16
-natively (for training, only where that is also the faster one), fp32 elsewhere; ``fp32`` or ``bf16`` when asked.
+natively (for training, only where that is also the faster one for the model's LSTMs), fp32 elsewhere;
+``fp32`` or ``bf16`` when asked.
 
 Autocast casts only the inputs of matmuls and LSTMs, so master weights and the
 optimizer stay fp32; the LSTMs and the other layers run in bf16, while
@@ -61,14 +62,16 @@ def native_bf16(device: torch.device) -> str | None:
     return None
 
 
-# On CPUs whose native bf16 is AVX512-BF16 alone (no AMX), oneDNN's bf16 LSTM backward is slower than fp32's
-# for wide layers: hierdec-mel_16bar (2048-unit encoder) trains at 0.68x in bf16 there, cat-mel_2bar_small
-# (512 units) at 1.4-1.8x (benchmarks/RESULTS.md). Training's auto keeps fp32 for LSTMs wider than this.
-AVX512_BF16_WIDEST_LSTM = 1024
+# Training's auto looks at the widest LSTM, since bf16 pays on different sizes on different hardware
+# (benchmarks/RESULTS.md): on an AVX512-BF16 CPU without AMX, bf16 trains cat-mel_2bar_small (512 units) at
+# 1.4-1.8x and hierdec-mel_16bar (2048 units) at 0.67-0.68x, as oneDNN's bf16 LSTM backward is slow for wide
+# layers; on an H200 it is the other way round (0.73-0.93x and 1.18x), as cuDNN's small LSTMs are not bound
+# by matrix work. With AMX, bf16 trained cat-mel_2bar_small 2.6-2.8x faster (the issue's Xeon).
+WIDE_LSTM = 1024  # units: wider is "wide"
 
 
 def widest_lstm(model: nn.Module) -> int:
-    """The hidden size of the model's widest LSTM (0 without one): what training's auto looks at on CPUs."""
+    """The hidden size of the model's widest LSTM (0 without one): what training's auto looks at."""
     return max((m.hidden_size for m in model.modules() if isinstance(m, nn.LSTM)), default=0)
 
 
@@ -77,17 +80,19 @@ def _auto(device: torch.device, training: bool, lstm_units: int) -> tuple[str, s
     why = native_bf16(device)
     if not why:
         return "fp32", f"{device.type} has no native bf16"
-    if training and device.type == "cpu" and "amx_bf16" not in why and lstm_units > AVX512_BF16_WIDEST_LSTM:
-        return "fp32", (f"{device.type} has {why} but no AMX, where {lstm_units}-unit LSTMs train faster in "
-                        f"fp32")
+    wide = lstm_units > WIDE_LSTM
+    if training and device.type == "cpu" and "amx_bf16" not in why and wide:
+        return "fp32", f"{device.type} has {why} but no AMX, where {lstm_units}-unit LSTMs train faster in fp32"
+    if training and device.type == "cuda" and not wide:
+        return "fp32", f"{device.type} has {why}, but {lstm_units}-unit LSTMs train faster in fp32 there"
     return "bf16", f"{device.type} has {why}"
 
 
 def resolve(precision: str, device: torch.device, *, training: bool = False, lstm_units: int = 0) -> str:
     """'bf16' or 'fp32': ``precision`` itself, or for 'auto' bf16 where ``device`` runs it natively. Training
-    too: over three seeds of the 2,000-step quality run, bf16 matched fp32's accuracy and KL on average
-    (benchmarks/RESULTS.md), except that on CPUs without AMX a model whose widest LSTM (``lstm_units``)
-    exceeds ``AVX512_BF16_WIDEST_LSTM`` trains in fp32, which is faster there."""
+    too (over three seeds of the 2,000-step quality run, bf16 matched fp32's accuracy and KL on average), where
+    it is also the faster one for a model whose widest LSTM has ``lstm_units``: on CPUs with AMX always, on
+    other CPUs up to ``WIDE_LSTM`` units, on GPUs above it."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be {', '.join(PRECISIONS[:-1])} or {PRECISIONS[-1]}, got {precision!r}")
     if precision == "auto":
