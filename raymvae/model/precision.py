@@ -66,7 +66,7 @@ def native_bf16(device: torch.device) -> str | None:
 # (benchmarks/RESULTS.md): on an AVX512-BF16 CPU without AMX, bf16 trains cat-mel_2bar_small (512 units) at
 # 1.4-1.8x and hierdec-mel_16bar (2048 units) at 0.67-0.68x, as oneDNN's bf16 LSTM backward is slow for wide
 # layers; on an H200 it is the other way round (0.73-0.93x and 1.18x), as cuDNN's small LSTMs are not bound
-# by matrix work. With AMX, bf16 trained cat-mel_2bar_small 2.6-2.8x faster (the Xeon).
+# by matrix work. On a 2-vCPU Xeon with AMX, bf16 trained cat-mel_2bar_small 2.6-2.8x faster.
 WIDE_LSTM = 1024  # units: wider is "wide"
 
 
