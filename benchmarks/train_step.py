@@ -25,7 +25,7 @@ import time
 import torch
 from torch import nn
 
-from raymvae.model import build
+from raymvae.model import build, num_parameters
 from raymvae.model import precision as precisions
 from raymvae.model.training import make_optimizer, train_step
 
@@ -106,7 +106,7 @@ def run_case(name: str, steps: int, device: torch.device, asked: str) -> tuple[s
         nn.utils.clip_grad_norm_(plain.parameters(), 1.0)
         popt.step()
     base = _time(plain_step, steps, device)
-    state = 4 * sum(q.numel() for q in model.parameters() if q.requires_grad) * 4 / 2**30
+    state = num_parameters(model) * 16 / 2**30  # fp32 weight, gradient and two Adam moments each
     return precision, batch / ours, batch / base, peak, state
 
 

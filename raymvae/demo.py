@@ -18,9 +18,10 @@ import numpy as np
 
 DEMO_DIR = Path(".demo")
 PIECES = 200
-# The small-corpus recipe (configs/presets/small-corpus.yaml) at a size that trains 3,000 steps in four to five
-# minutes on 2 cores, with a lower KL weight for this small model: measured at 0.84-0.87 accuracy, samples at
-# OA 0.87-0.89 against the eval windows and 81-83% of eval steps reconstructed (benchmarks/RESULTS.md).
+# The small-corpus recipe (configs/presets/small-corpus.yaml) at a size that trains 3,000 steps in three to five
+# minutes on 2 cores (bf16 or fp32), with a lower KL weight for this small model: measured at 0.84-0.87
+# accuracy, samples at OA 0.87-0.89 against the eval windows and 81-84% of eval steps reconstructed
+# (benchmarks/RESULTS.md).
 DEMO_PRESET = "small-corpus"
 DEMO_STEPS = 3000
 DEMO_HPARAMS = "batch_size=64,enc_rnn_size=[128],dec_rnn_size=[128,128],z_size=32,max_beta=0.1"

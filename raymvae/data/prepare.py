@@ -133,6 +133,9 @@ def prepare(config: str | Config, inputs: list[str], output: str, *, hparams: st
     reservation, ctx.op_resource_reservation_enabled = ctx.op_resource_reservation_enabled, False
     try:
         files = files.materialize()
+    except BaseException:
+        ctx.execution_options.preserve_order = ordered  # the writes below restore it when they end
+        raise
     finally:
         ctx.op_resource_reservation_enabled = reservation
 
