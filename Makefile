@@ -53,8 +53,10 @@ bench: setup
 	$(PY) benchmarks/convert.py
 	$(PY) benchmarks/train_step.py --steps 3
 	$(PY) benchmarks/lstm_paths.py
+	$(PY) benchmarks/bf16_gradients.py
 	$(PY) benchmarks/generate.py
 	$(PY) benchmarks/serve.py
+	$(PY) benchmarks/audio.py
 
 clean:
 	rm -rf $(VENV) .demo tests/js/node_modules

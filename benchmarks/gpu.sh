@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The GPU path in one call (under 8 minutes on one CUDA GPU): train-step throughput and peak GPU memory
 # of cat-mel_2bar_small (batch 512, teacher forcing and scheduled sampling) and hierdec-mel_16bar
-# (batch 64) in fp32 and bf16 against a plain-PyTorch loop in the same run; a short Ray Train run on
-# CUDA (bf16) with its evaluation; `generate sample --num 10000` with GPU actors (files/s); the serve
-# benchmark with the model on the GPU (/interpolate at 16 and 64 clients, batched vs batch 1, fp32
-# and bf16); and the `raymvae serve --num-gpus 1` CLI.
+# (batch 64) in fp32 and bf16 against a plain-PyTorch loop in the same run; how far bf16's gradients
+# are from fp32's for both models (cuDNN's bf16 LSTMs); a short Ray Train run on CUDA (bf16) with its
+# evaluation; `generate sample --num 10000` with GPU actors (files/s); the serve benchmark with the
+# model on the GPU (/interpolate at 16 and 64 clients, batched vs batch 1, fp32 and bf16); and the
+# `raymvae serve --num-gpus 1` CLI.
 #
 #   benchmarks/gpu.sh [--dry-run] [SHARDS] [WORK]
 #
@@ -25,9 +26,10 @@ RUN=${MODEL:-$WORK/run}
 export WANDB_MODE=disabled PYTHONUNBUFFERED=1
 if [ $DRY = 1 ]; then
   DEVICE=cpu CASES="mel2-b64-p0" TIMED=1 STEPS=${STEPS:-4} NUM=16 CLIENTS_A="1" CLIENTS_B="2" SECS=1
+  GRADS="--configs cat-mel_2bar_small --batches 1"
   HP="batch_size=16,enc_rnn_size=[16],dec_rnn_size=[16,16],z_size=8" TRAIN_GPU="" GPUS=0 BF16=""
 else
-  DEVICE=cuda CASES="mel2-b512-p0 mel2-b512-p1 hierdec16-b64" TIMED=20 STEPS=${STEPS:-2000} NUM=10000
+  DEVICE=cuda CASES="mel2-b512-p0 mel2-b512-p1 hierdec16-b64" GRADS="--steps 20" TIMED=20 STEPS=${STEPS:-2000} NUM=10000
   CLIENTS_A="1 16 64" CLIENTS_B="16 64" SECS=4 HP="batch_size=64" TRAIN_GPU="--use-gpu --bf16" GPUS=1 BF16="--bf16"
 fi
 
@@ -40,6 +42,8 @@ if [ -z "${MODEL:-}" ]; then
 # shellcheck disable=SC2086
 step "train step, fp32 and bf16 (ex/s against plain PyTorch, peak memory)" \
   $PY benchmarks/train_step.py --device $DEVICE --steps $TIMED --precision fp32 bf16 --cases $CASES
+# shellcheck disable=SC2086
+step "bf16 gradients against fp32" $PY benchmarks/bf16_gradients.py --device $DEVICE $GRADS
 # shellcheck disable=SC2086
 step "raymvae train $TRAIN_GPU ($STEPS steps, small-corpus preset)" \
   $PY -m raymvae train --config cat-mel_2bar_small --examples "$SHARDS" --run-dir "$RUN" --preset small-corpus \

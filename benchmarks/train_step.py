@@ -83,7 +83,7 @@ def run_case(name: str, steps: int, device: torch.device, asked: str) -> tuple[s
     config, batch, p = CASES[name]
     hp = {"sampling_schedule": "constant", "sampling_rate": p}
     model = build(config, hp).to(device)
-    precision = precisions.resolve(asked, device, training=True, lstm_units=precisions.widest_lstm(model))
+    precision = precisions.resolve(asked, device, **precisions.for_training(model))
     x = torch.randint(0, 90, (batch, model.seq_len), device=device)
     opt = make_optimizer(model, model.config.hparams)
     gen = torch.Generator(device=device).manual_seed(0)

@@ -44,18 +44,37 @@ def test_auto_runs_bf16_only_where_the_cpu_runs_it_natively(monkeypatch, cpuinfo
 
 @pytest.mark.parametrize("cpuinfo, wide", [(ZEN4, "fp32"), (SPR, "bf16"), (OLD, "fp32")])
 def test_auto_trains_wide_lstms_in_fp32_on_cpus_without_amx(monkeypatch, cpuinfo, wide):
-    """AVX512-BF16 without AMX: bf16 is slower than fp32 for hierdec's 2048-unit LSTMs, so training stays fp32
-    there (decoding does not: it stays bf16)."""
+    """AVX512-BF16 without AMX: bf16 is slower than fp32 for 2048-unit LSTMs, so training stays fp32 there
+    (decoding does not: it stays bf16)."""
     monkeypatch.setattr(precisions, "_cpuinfo", lambda: cpuinfo)
     with torch.device("meta"):
-        hierdec, small = build("hierdec-mel_16bar"), build("cat-mel_2bar_small")
-    assert (precisions.widest_lstm(hierdec), precisions.widest_lstm(small)) == (2048, 512)
-    units = precisions.widest_lstm(hierdec)
-    assert precisions.resolve("auto", CPU, training=True, lstm_units=units) == wide
-    assert precisions.resolve("auto", CPU, lstm_units=units) == ("fp32" if cpuinfo == OLD else "bf16")
+        flat, small = build("flat-mel_16bar"), build("cat-mel_2bar_small")
+    assert precisions.for_training(flat) == {"training": True, "lstm_units": 2048, "hierarchical": False}
+    assert precisions.for_training(small) == {"training": True, "lstm_units": 512, "hierarchical": False}
+    assert precisions.resolve("auto", CPU, **precisions.for_training(flat)) == wide
+    assert precisions.resolve("auto", CPU, lstm_units=2048) == ("fp32" if cpuinfo == OLD else "bf16")
     if cpuinfo == ZEN4:
-        assert precisions.describe("auto", CPU, training=True, lstm_units=units) == \
+        assert precisions.describe("auto", CPU, **precisions.for_training(flat)) == \
             "fp32 (auto: cpu has avx512_bf16 but no AMX, where 2048-unit LSTMs train faster in fp32)"
+
+
+@pytest.mark.parametrize("cpuinfo", [ZEN4, SPR, OLD])
+def test_auto_trains_hierarchical_decoders_in_fp32_and_decodes_them_in_bf16(monkeypatch, cpuinfo):
+    """A hierarchical decoder trained in bf16 drifted to twice fp32's KL in the quality check, whatever the
+    width (hier-mel_16bar's widest LSTM has 1024 units), so auto trains it in fp32 on every device."""
+    monkeypatch.setattr(precisions, "_cpuinfo", lambda: cpuinfo)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    with torch.device("meta"):
+        models = [build("hierdec-mel_16bar"), build("hier-mel_16bar")]
+    for model in models:
+        assert precisions.hierarchical(model)
+        for device in (CPU, torch.device("cuda")):
+            assert precisions.resolve("auto", device, **precisions.for_training(model)) == "fp32"
+            assert precisions.resolve("bf16", device, **precisions.for_training(model)) == "bf16"
+        assert precisions.resolve("auto", CPU) == ("fp32" if cpuinfo == OLD else "bf16")
+    if cpuinfo == SPR:
+        assert precisions.describe("auto", CPU, **precisions.for_training(models[0])) == \
+            "fp32 (auto: cpu has amx_bf16, avx512_bf16, but hierarchical decoders train in fp32)"
 
 
 @pytest.mark.parametrize("native, auto", [(True, "bf16"), (False, "fp32")])

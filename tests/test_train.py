@@ -62,7 +62,7 @@ def test_local_mode_trains_checkpoints_evaluates_and_exports(ray_session, mel_sh
     assert offline, "an offline W&B run in the run dir"
     (start,) = _starts(run)
     node = ray_session.get_runtime_context().get_node_id()
-    trained_in = precisions.resolve("auto", torch.device("cpu"), training=True, lstm_units=precisions.widest_lstm(model))
+    trained_in = precisions.resolve("auto", torch.device("cpu"), **precisions.for_training(model))
     assert start == {"resumed_from_step": None, "workers": 1, "device": "cpu", "precision": trained_in, "nodes": [node]}
     assert metrics["precision"] == trained_in
 

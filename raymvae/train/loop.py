@@ -151,11 +151,10 @@ def run_training(settings: dict[str, Any], worker: Worker) -> dict[str, Any]:
         model.load_state_dict(load_export(run_dir)[0].state_dict())
         log.info("starting from the model export in %s (fresh optimizer)", run_dir)
     model.to(worker.device)
-    units = precisions.widest_lstm(model)
-    precision = precisions.resolve(settings["precision"], worker.device, training=True, lstm_units=units)
+    shape = precisions.for_training(model)
+    precision = precisions.resolve(settings["precision"], worker.device, **shape)
     if worker.rank == 0:
-        log.info("precision: %s", precisions.describe(settings["precision"], worker.device, training=True,
-                                                      lstm_units=units))
+        log.info("precision: %s", precisions.describe(settings["precision"], worker.device, **shape))
     optimizer = make_optimizer(model, hp)
     generator = torch.Generator(device=worker.device).manual_seed(settings["seed"] * 1000 + worker.rank)
     skip = 0  # batches of the current epoch trained before the checkpoint
