@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -54,7 +55,7 @@ def rel_error(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], prefix: st
     return float((vb - va).norm() / va.norm())
 
 
-def windows_for(model, shards: str | None, device: torch.device):
+def windows_for(model, shards: str | None, device: torch.device) -> Callable[[int, int], torch.Tensor]:
     """A function giving batch ``k`` of ``n`` windows: from the shards' train split, or random melody classes."""
     if shards is None:
         return lambda k, n: torch.randint(0, 90, (n, model.seq_len), generator=torch.Generator().manual_seed(k)
@@ -88,7 +89,8 @@ def run(config: str, shards: str | None, steps: int, batches: int, device: torch
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--configs", nargs="+", default=[BASELINE, "hierdec-mel_16bar"], choices=config_names(), metavar="NAME",
+    ap.add_argument("--configs", nargs="+", default=[BASELINE, "hierdec-mel_16bar"], choices=config_names(),
+                    metavar="NAME",
                     help=f"configs compared (default {BASELINE} hierdec-mel_16bar; the baseline is always run)")
     ap.add_argument("--examples", nargs="*", default=[], metavar="NAME=SHARDS",
                     help="real windows for a config: its prepared shards (default: random melody classes)")

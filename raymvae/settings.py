@@ -27,5 +27,5 @@ Precision = Literal["auto", "fp32", "bf16"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 PRECISION = Field("auto", description="float precision: bf16 autocast, fp32, or auto: bf16 where the hardware "
                                       "runs it natively (CUDA GPUs with bf16, CPUs with AMX or AVX512-BF16; "
-                                      "for training only where it is also faster for the model's LSTMs), "
-                                      "fp32 elsewhere")
+                                      "for training only where it is also faster for the model's LSTMs, "
+                                      "and never for hierarchical decoders), fp32 elsewhere")
