@@ -1,7 +1,6 @@
 """Which float precision the model runs in: under ``auto``, bf16 autocast where the hardware runs bf16
 natively (for training, only where that is also the faster one for the model's LSTMs, and not for
-hierarchical decoders), fp32 elsewhere;
-``fp32`` or ``bf16`` when asked.
+hierarchical decoders), fp32 elsewhere; ``fp32`` or ``bf16`` when asked.
 
 Autocast casts only the inputs of matmuls and LSTMs, so master weights and the
 optimizer stay fp32; the LSTMs and the other layers run in bf16, while
