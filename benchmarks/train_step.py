@@ -13,7 +13,7 @@ CPU (the process, torch included), peak allocated memory on CUDA; beside it,
 the share that no activation saving can remove (fp32 weights, gradients and
 Adam's two moments: 16 bytes per parameter). The header
 says which CPU this is, its native bf16 features, and what ``--precision
-auto`` picks here for training (``--precision auto``'s rows: for each model).
+auto`` picks here for training (``--precision auto``'s rows, labelled auto:PRECISION: for each model).
 """
 from __future__ import annotations
 
@@ -151,7 +151,8 @@ def main() -> None:
             ran, ours, base, peak, state = isolated(case, args.steps, device, precision)
             vs = "" if first is None else f"  ({ours / first:.2f}x {args.precision[0]})"
             first = ours if first is None else first
-            print(f"{case:16s} {ran:9s} {ours:13.1f} {base:11.1f} {ours / base:6.2f} {peak:12.2f} {state:27.2f}{vs}",
+            label = f"auto:{ran}" if precision == "auto" else ran
+            print(f"{case:16s} {label:9s} {ours:13.2f} {base:11.2f} {ours / base:6.2f} {peak:12.2f} {state:27.2f}{vs}",
                   flush=True)
 
 

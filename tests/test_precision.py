@@ -58,6 +58,24 @@ def test_auto_trains_wide_lstms_in_fp32_on_cpus_without_amx(monkeypatch, cpuinfo
             "fp32 (auto: cpu has avx512_bf16 but no AMX, where 2048-unit LSTMs train faster in fp32)"
 
 
+@pytest.mark.parametrize("cpuinfo, narrow", [(ZEN4, "bf16"), (SPR, "fp32"), (OLD, "fp32")])
+def test_auto_trains_narrow_lstms_in_fp32_on_cpus_with_amx(monkeypatch, cpuinfo, narrow):
+    """AMX: bf16 trains the demo's 128-unit model no faster than fp32 (it pays on larger matrices), so training
+    stays fp32 there; an AVX512-BF16 CPU without AMX trains it faster in bf16. Decoding stays bf16 on both."""
+    monkeypatch.setattr(precisions, "_cpuinfo", lambda: cpuinfo)
+    with torch.device("meta"):
+        demo = build("cat-mel_2bar_small", {"enc_rnn_size": [128], "dec_rnn_size": [128, 128], "z_size": 32})
+        wider = build("cat-mel_2bar_small", {"enc_rnn_size": [256], "dec_rnn_size": [256, 256]})
+    assert precisions.for_training(demo)["lstm_units"] == 128
+    assert precisions.resolve("auto", CPU, **precisions.for_training(demo)) == narrow
+    assert precisions.resolve("auto", CPU, **precisions.for_training(wider)) == ("fp32" if cpuinfo == OLD else "bf16")
+    assert precisions.resolve("auto", CPU, lstm_units=128) == ("fp32" if cpuinfo == OLD else "bf16")
+    if cpuinfo == SPR:
+        assert precisions.describe("auto", CPU, **precisions.for_training(demo)) == \
+            "fp32 (auto: cpu has amx_bf16, avx512_bf16, but 128-unit LSTMs train no faster in bf16 there)"
+        assert precisions.describe("auto", CPU, training=True) == "bf16 (auto: cpu has amx_bf16, avx512_bf16)"
+
+
 @pytest.mark.parametrize("cpuinfo", [ZEN4, SPR, OLD])
 def test_auto_trains_hierarchical_decoders_in_fp32_and_decodes_them_in_bf16(monkeypatch, cpuinfo):
     """A hierarchical decoder trained in bf16 drifted to twice fp32's KL in the quality check, whatever the

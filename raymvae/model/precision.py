@@ -66,8 +66,10 @@ def native_bf16(device: torch.device) -> str | None:
 # (benchmarks/RESULTS.md): on an AVX512-BF16 CPU without AMX, bf16 trains cat-mel_2bar_small (512 units) at
 # 1.4-1.8x and hierdec-mel_16bar (2048 units) at 0.67-0.68x, as oneDNN's bf16 LSTM backward is slow for wide
 # layers; on an H200 it is the other way round (0.73-0.93x and 1.18x), as cuDNN's small LSTMs are not bound
-# by matrix work. On a 2-vCPU Xeon with AMX, bf16 trained cat-mel_2bar_small 2.6-2.8x faster.
+# by matrix work. On a 2-vCPU Xeon with AMX, bf16 trains cat-mel_2bar_small 2.1-2.5x faster, but the
+# demo's 128-unit model no faster (0.99x in-process, 0.85x through Ray Train): AMX pays on larger matrices.
 WIDE_LSTM = 1024  # units: wider is "wide"
+NARROW_LSTM = 128  # units: at most this is "narrow"
 
 
 def widest_lstm(model: nn.Module) -> int:
@@ -97,6 +99,8 @@ def _auto(device: torch.device, training: bool, lstm_units: int, hierarchical: b
     wide = lstm_units > WIDE_LSTM
     if training and device.type == "cpu" and "amx_bf16" not in why and wide:
         return "fp32", f"{device.type} has {why} but no AMX, where {lstm_units}-unit LSTMs train faster in fp32"
+    if training and device.type == "cpu" and "amx_bf16" in why and 0 < lstm_units <= NARROW_LSTM:
+        return "fp32", f"{device.type} has {why}, but {lstm_units}-unit LSTMs train no faster in bf16 there"
     if training and device.type == "cuda" and not wide:
         return "fp32", f"{device.type} has {why}, but {lstm_units}-unit LSTMs train faster in fp32 there"
     return "bf16", f"{device.type} has {why}"
@@ -106,8 +110,8 @@ def resolve(precision: str, device: torch.device, *, training: bool = False, lst
             hierarchical: bool = False) -> str:
     """'bf16' or 'fp32': ``precision`` itself, or for 'auto' bf16 where ``device`` runs it natively. Training
     too (over three seeds of the 2,000-step quality run, bf16 matched fp32's accuracy and KL on average), where
-    it is also the faster one for a model whose widest LSTM has ``lstm_units``: on CPUs with AMX always, on
-    other CPUs up to ``WIDE_LSTM`` units, on GPUs above it; but never for a ``hierarchical`` decoder
+    it is also the faster one for a model whose widest LSTM has ``lstm_units``: on CPUs with AMX above
+    ``NARROW_LSTM`` units, on other CPUs up to ``WIDE_LSTM``, on GPUs above it; but never for a ``hierarchical`` decoder
     (``for_training`` gives both from the model)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be {', '.join(PRECISIONS[:-1])} or {PRECISIONS[-1]}, got {precision!r}")
