@@ -1,7 +1,8 @@
 """LSTM stacks with Magenta's LSTMBlockCell semantics on top of fused ``nn.LSTM``.
 
 Each layer is one ``nn.LSTM`` (cuDNN on GPU) so that a whole teacher-forced
-sequence runs fused; ``step`` runs one time step with the same weights
+sequence runs fused (fp32 CPU training runs the same weights through
+``cpu_lstm``, faster and lighter than oneDNN's kernel there); ``step`` runs one time step with the same weights
 (``torch.lstm_cell``) for sampling loops. Magenta's forget bias (+1, added
 inside the cell) lives in ``bias_ih``'s forget block; ``bias_hh`` is frozen
 at zero so that the trainable parameters are exactly Magenta's (one bias
@@ -14,6 +15,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from raymvae.model import cpu_lstm
 
 State = list[tuple[torch.Tensor, torch.Tensor]]  # per layer (h, c), each [B, H]
 
@@ -86,6 +89,12 @@ class LSTMStack(nn.Module):
     def forward(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """Run ``x`` [B, T, in] through the stack (fused per layer); returns top outputs and final state."""
         new_state = []
+        if cpu_lstm.applies(x):
+            x = x.transpose(0, 1).contiguous()
+            for layer, (h, c) in zip(self.layers, state):
+                x, h_n, c_n = cpu_lstm.direction(layer, self._drop(x), h, c)
+                new_state.append((h_n, c_n))
+            return x.transpose(0, 1), new_state
         for layer, (h, c) in zip(self.layers, state):
             x, (h_n, c_n) = layer(self._drop(x), (h.unsqueeze(0).contiguous(), c.unsqueeze(0).contiguous()))
             new_state.append((h_n[0], c_n[0]))
@@ -153,12 +162,28 @@ class BidirectionalLSTM(nn.Module):
         backward direction from its last valid step (Magenta's ``sequence_length``)."""
         if lengths is not None:
             return self._packed(x, lengths)
+        if cpu_lstm.applies(x):
+            return self._time_major(x)
         h_n = None
         for layer in self.layers:
             if self.dropout > 0:
                 x = F.dropout(x, self.dropout, self.training)
             x, (h_n, _) = layer(x)
         return torch.cat([h_n[0], h_n[1]], dim=-1)
+
+    def _time_major(self, x: torch.Tensor) -> torch.Tensor:
+        """The same pass through ``cpu_lstm``, both directions of each layer over time-major inputs."""
+        x = x.transpose(0, 1).contiguous()
+        zeros = x.new_zeros(x.shape[1], max(self.sizes))
+        for k, layer in enumerate(self.layers):
+            if self.dropout > 0:
+                x = F.dropout(x, self.dropout, self.training)
+            h0 = zeros[:, :layer.hidden_size]
+            fw, h_fw, _ = cpu_lstm.direction(layer, x, h0, h0)
+            bw, h_bw, _ = cpu_lstm.direction(layer, x, h0, h0, reverse=True)
+            if k + 1 < len(self.layers):
+                x = torch.cat([fw, bw], -1)
+        return torch.cat([h_fw, h_bw], dim=-1)
 
     def _packed(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         from torch.nn.utils.rnn import pack_padded_sequence
