@@ -16,7 +16,7 @@ bf16 autocast of ``nn.LSTM`` is shown for scale. Timings are the best of
 ``--repeat`` runs. Shapes: the layers of cat-mel_2bar_small (decoder layer 0 and
 the encoder, at batch 64 and 512) and of hierdec-mel_16bar (its core decoder,
 16 bars of 16 steps at batch 16, and its encoder's top layer: 256 steps,
-4096 -> 2048, one direction; about a minute per path on 2 cores).
+4096 -> 2048, one direction: 5-10 s a run per path on 2 cores).
 """
 from __future__ import annotations
 
