@@ -41,6 +41,13 @@ def test_golden_checkpoint_computes_magentas_function(name):
     assert np.allclose(out.r_loss.numpy(), io["r_loss"], rtol=1e-4)
     assert np.allclose(out.kl.numpy(), io["kl_nats"], rtol=1e-4)
     assert float(out.loss) == pytest.approx(float(io["loss"]), rel=1e-4)
+    with torch.enable_grad():  # fp32 training's own LSTM path on CPU (cpu_lstm) computes the same function
+        trained = model(x, beta=float(io["beta"]), use_mean=True)
+        trained_logits = model.teacher_forced_logits(mu[rows], x[rows])
+    assert close(trained.mu.detach(), io["mu"]) and close(trained.sigma.detach(), io["sigma"])
+    assert close(trained_logits.detach(), io["logits"])
+    assert np.allclose(trained.r_loss.detach().numpy(), io["r_loss"], rtol=1e-4)
+    assert float(trained.loss) == pytest.approx(float(io["loss"]), rel=1e-4)
 
 
 def test_groovae_golden_checkpoint_computes_magentas_function():
