@@ -2,8 +2,8 @@
 
 Each layer is one ``nn.LSTM`` (cuDNN on GPU) so that a whole teacher-forced
 sequence runs fused (fp32 CPU training runs the same weights through
-``cpu_lstm``, faster and lighter than oneDNN's kernel there); ``step`` runs one time step with the same weights
-(``torch.lstm_cell``) for sampling loops. Magenta's forget bias (+1, added
+``cpu_lstm``, faster and lighter than oneDNN's kernel there); ``step`` runs
+one time step with the same weights (``torch.lstm_cell``) for sampling loops. Magenta's forget bias (+1, added
 inside the cell) lives in ``bias_ih``'s forget block; ``bias_hh`` is frozen
 at zero so that the trainable parameters are exactly Magenta's (one bias
 vector per layer).
